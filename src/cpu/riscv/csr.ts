@@ -1,0 +1,384 @@
+/**
+ * Control and status registers of one hart (privileged spec v1.12 ch. 2–4,
+ * plus Zicntr and Sstc). Values are kept as (lo, hi) int32 pairs where they
+ * are full 64-bit registers, and as numbers where all bits fit in 32.
+ */
+import { Op } from './decode.js';
+import { Csr, Mstatus, Priv } from './constants.js';
+import type { Hart } from './hart.js';
+import type { TimeSource } from '../../devices/device.js';
+import { r64, fromNumber, toNumberU } from './int64.js';
+
+/** misa: MXL=2 (RV64) and extensions A, C, D, F, I, M, S, U. */
+const MISA_LO = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
+const MISA_HI = 0x80000000 | 0;
+
+const MSTATUS_WRITABLE = Mstatus.SIE | Mstatus.MIE | Mstatus.SPIE | Mstatus.MPIE | Mstatus.SPP | Mstatus.MPP |
+  Mstatus.FS | Mstatus.MPRV | Mstatus.SUM | Mstatus.MXR | Mstatus.TVM | Mstatus.TW | Mstatus.TSR;
+const SSTATUS_VISIBLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.UBE | Mstatus.SPP | Mstatus.VS | Mstatus.FS |
+  Mstatus.XS | Mstatus.SUM | Mstatus.MXR;
+const SSTATUS_WRITABLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.SPP | Mstatus.FS | Mstatus.SUM | Mstatus.MXR;
+/** Exceptions that may be delegated: all but ecall-from-M and the reserved codes. */
+const MEDELEG_WRITABLE = 0xb3ff;
+/** Supervisor interrupts that may be delegated: SSIP, STIP, SEIP. */
+const MIDELEG_WRITABLE = 0x222;
+const MIE_WRITABLE = 0xaaa;
+const SSIP = 1 << 1, STIP = 1 << 5, SEIP = 1 << 9;
+
+/** Saved CSR state (see {@link CsrFile.save}). */
+export interface CsrState {
+  version: 1;
+  words: Record<string, number>;
+}
+
+export class CsrFile {
+  mstatus = 0;
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** mip bits driven by devices and the board (MEIP, MTIP, MSIP, external SEIP). */
+  mipHw = 0;
+  /** mip bits written by software (SSIP, STIP without Sstc, SEIP). */
+  mipSw = 0;
+  /** STIP as driven by the Sstc comparator. */
+  private stipTimer = 0;
+  mtvecLo = 0; mtvecHi = 0;
+  stvecLo = 0; stvecHi = 0;
+  mepcLo = 0; mepcHi = 0;
+  sepcLo = 0; sepcHi = 0;
+  mcause = 0; mcauseInterrupt = false;
+  scause = 0; scauseInterrupt = false;
+  mtvalLo = 0; mtvalHi = 0;
+  stvalLo = 0; stvalHi = 0;
+  mscratchLo = 0; mscratchHi = 0;
+  sscratchLo = 0; sscratchHi = 0;
+  satpLo = 0; satpHi = 0;
+  mcounteren = 0;
+  scounteren = 0;
+  menvcfgLo = 0; menvcfgHi = 0;
+  senvcfg = 0;
+  mcountinhibit = 0;
+  stimecmpLo = -1; stimecmpHi = -1;
+  private stimecmp = Infinity;
+  /** Added to the retired-instruction count to give minstret/mcycle (they may be written). */
+  private instretOffset = 0;
+  private retiredBase = 0;
+  /** Instructions retired in the current run slice, set by the hart before CSR instructions. */
+  runExecuted = 0;
+  // Result of read(): (vl, vh).
+  private vl = 0;
+  private vh = 0;
+
+  constructor(private readonly hart: Hart, private readonly time: TimeSource) {}
+
+  /** Power-on values (§3.4). */
+  reset(): void {
+    this.mstatus = 0;
+    this.medeleg = this.mideleg = this.mie = this.mipSw = this.mipHw & ~(SSIP | STIP);
+    this.mipSw = 0; this.stipTimer = 0;
+    this.mtvecLo = this.mtvecHi = this.stvecLo = this.stvecHi = 0;
+    this.mepcLo = this.mepcHi = this.sepcLo = this.sepcHi = 0;
+    this.mcause = this.scause = 0;
+    this.mtvalLo = this.mtvalHi = this.stvalLo = this.stvalHi = 0;
+    this.mscratchLo = this.mscratchHi = this.sscratchLo = this.sscratchHi = 0;
+    this.satpLo = this.satpHi = 0;
+    this.hart.mmu.setSatp(0, 0);
+    this.mcounteren = this.scounteren = this.senvcfg = this.mcountinhibit = 0;
+    this.menvcfgLo = this.menvcfgHi = 0;
+    this.stimecmpLo = this.stimecmpHi = -1;
+    this.stimecmp = Infinity;
+    this.hart.fpu.fflags = 0;
+    this.hart.fpu.frm = 0;
+    this.hart.mmu.pmpcfg.fill(0);
+    this.hart.mmu.pmpaddrLo.fill(0);
+    this.hart.mmu.pmpaddrHi.fill(0);
+    this.hart.mmu.pmpChanged();
+  }
+
+  /** The effective value of mip. */
+  mipValue(): number {
+    return this.mipHw | this.mipSw | this.stipTimer;
+  }
+
+  /** Drives a device-controlled mip bit (MEIP, MTIP, MSIP, SEIP). */
+  setPin(bit: number, level: boolean): void {
+    const m = 1 << bit;
+    const before = this.mipHw;
+    this.mipHw = level ? before | m : before & ~m;
+    if (this.mipHw !== before) this.hart.recheckInterrupts();
+  }
+
+  private get sstc(): boolean {
+    return (this.menvcfgHi & 0x80000000) !== 0;
+  }
+
+  /** Updates the Sstc comparator output (STIP). */
+  updateTimers(): void {
+    if (!this.sstc) { this.stipTimer = 0; return; }
+    this.stipTimer = this.time.now() >= this.stimecmp ? STIP : 0;
+  }
+
+  /** The time (in ticks) at which the hart's own timer (Sstc) fires, or Infinity. */
+  timerDeadline(): number {
+    return this.sstc ? this.stimecmp : Infinity;
+  }
+
+  /** Accounts instructions retired by a finished run slice. */
+  retired(n: number): void {
+    this.retiredBase += n;
+    this.runExecuted = 0;
+  }
+
+  private instret(): number {
+    return this.retiredBase + this.runExecuted + this.instretOffset;
+  }
+
+  /**
+   * Executes a Zicsr instruction. Returns false when it is illegal (the hart
+   * then raises the exception).
+   */
+  execute(op: Op, rd: number, rs1: number, csr: number): boolean {
+    const h = this.hart;
+    // §2.1: csr[9:8] is the lowest privilege that may access; csr[11:10]=3 is read-only.
+    if (((csr >>> 8) & 3) > h.priv) return false;
+    const immForm = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
+    const srcLo = immForm ? rs1 : h.xl[rs1];
+    const srcHi = immForm ? 0 : h.xh[rs1];
+    const isWrite = op === Op.CSRRW || op === Op.CSRRWI || rs1 !== 0;
+    if (isWrite && (csr >>> 10) === 3) return false;
+    if (!this.read(csr)) return false;
+    const oldLo = this.vl, oldHi = this.vh;
+    if (isWrite) {
+      let nl: number, nh: number;
+      if (op === Op.CSRRW || op === Op.CSRRWI) { nl = srcLo; nh = srcHi; }
+      else if (op === Op.CSRRS || op === Op.CSRRSI) { nl = oldLo | srcLo; nh = oldHi | srcHi; }
+      else { nl = oldLo & ~srcLo; nh = oldHi & ~srcHi; }
+      if (!this.write(csr, nl | 0, nh | 0)) return false;
+    }
+    h.xl[rd] = oldLo;
+    h.xh[rd] = oldHi;
+    return true;
+  }
+
+  private counterAllowed(bit: number): boolean {
+    const p = this.hart.priv;
+    if (p === Priv.M) return true;
+    if (((this.mcounteren >>> bit) & 1) === 0) return false;
+    if (p === Priv.U && ((this.scounteren >>> bit) & 1) === 0) return false;
+    return true;
+  }
+
+  private set(lo: number, hi: number): true {
+    this.vl = lo | 0;
+    this.vh = hi | 0;
+    return true;
+  }
+
+  private setNumber(v: number): true {
+    fromNumber(v);
+    return this.set(r64.lo, r64.hi);
+  }
+
+  /** Reads CSR `csr` into (vl, vh). False when it does not exist or is not accessible. */
+  read(csr: number): boolean {
+    const h = this.hart;
+    const fpu = h.fpu;
+    switch (csr) {
+      case Csr.FFLAGS: if (!this.fpOn()) return false; return this.set(fpu.fflags, 0);
+      case Csr.FRM: if (!this.fpOn()) return false; return this.set(fpu.frm, 0);
+      case Csr.FCSR: if (!this.fpOn()) return false; return this.set((fpu.frm << 5) | fpu.fflags, 0);
+      case Csr.CYCLE: if (!this.counterAllowed(0)) return false; return this.setNumber(this.instret());
+      case Csr.TIME: if (!this.counterAllowed(1)) return false; return this.setNumber(this.time.now());
+      case Csr.INSTRET: if (!this.counterAllowed(2)) return false; return this.setNumber(this.instret());
+      case Csr.SSTATUS: return this.set(this.mstatus & SSTATUS_VISIBLE, this.mstatusHigh());
+      case Csr.SIE: return this.set(this.mie & this.mideleg, 0);
+      case Csr.STVEC: return this.set(this.stvecLo, this.stvecHi);
+      case Csr.SCOUNTEREN: return this.set(this.scounteren, 0);
+      case Csr.SENVCFG: return this.set(this.senvcfg, 0);
+      case Csr.SSCRATCH: return this.set(this.sscratchLo, this.sscratchHi);
+      case Csr.SEPC: return this.set(this.sepcLo, this.sepcHi);
+      case Csr.SCAUSE: return this.set(this.scause, this.scauseInterrupt ? 0x80000000 : 0);
+      case Csr.STVAL: return this.set(this.stvalLo, this.stvalHi);
+      case Csr.SIP: return this.set(this.mipValue() & this.mideleg, 0);
+      case Csr.STIMECMP:
+        if (!this.stimecmpAllowed()) return false;
+        return this.set(this.stimecmpLo, this.stimecmpHi);
+      case Csr.SATP:
+        if (h.priv === Priv.S && (this.mstatus & Mstatus.TVM) !== 0) return false;
+        return this.set(this.satpLo, this.satpHi);
+      case Csr.MVENDORID: case Csr.MARCHID: case Csr.MIMPID: case Csr.MCONFIGPTR: return this.set(0, 0);
+      case Csr.MHARTID: return this.set(h.id, 0);
+      case Csr.MSTATUS: return this.set(this.mstatus, this.mstatusHigh());
+      case Csr.MISA: return this.set(MISA_LO, MISA_HI);
+      case Csr.MEDELEG: return this.set(this.medeleg, 0);
+      case Csr.MIDELEG: return this.set(this.mideleg, 0);
+      case Csr.MIE: return this.set(this.mie, 0);
+      case Csr.MTVEC: return this.set(this.mtvecLo, this.mtvecHi);
+      case Csr.MCOUNTEREN: return this.set(this.mcounteren, 0);
+      case Csr.MENVCFG: return this.set(this.menvcfgLo, this.menvcfgHi);
+      case Csr.MCOUNTINHIBIT: return this.set(this.mcountinhibit, 0);
+      case Csr.MSCRATCH: return this.set(this.mscratchLo, this.mscratchHi);
+      case Csr.MEPC: return this.set(this.mepcLo, this.mepcHi);
+      case Csr.MCAUSE: return this.set(this.mcause, this.mcauseInterrupt ? 0x80000000 : 0);
+      case Csr.MTVAL: return this.set(this.mtvalLo, this.mtvalHi);
+      case Csr.MIP: return this.set(this.mipValue(), 0);
+      case Csr.MCYCLE: case Csr.MINSTRET: return this.setNumber(this.instret());
+    }
+    if (csr >= Csr.HPMCOUNTER3 && csr <= Csr.HPMCOUNTER31) {
+      return this.counterAllowed(csr - Csr.CYCLE) ? this.set(0, 0) : false;
+    }
+    if ((csr >= Csr.MHPMCOUNTER3 && csr <= Csr.MHPMCOUNTER31) || (csr >= Csr.MHPMEVENT3 && csr <= Csr.MHPMEVENT31)) {
+      return this.set(0, 0);
+    }
+    if (csr >= Csr.PMPCFG0 && csr <= Csr.PMPCFG15) {
+      if (csr & 1) return false; // RV64: odd pmpcfg registers do not exist
+      const first = (csr - Csr.PMPCFG0) * 4;
+      const c = h.mmu.pmpcfg;
+      if (first >= 16) return this.set(0, 0);
+      return this.set(c[first] | (c[first + 1] << 8) | (c[first + 2] << 16) | (c[first + 3] << 24),
+        c[first + 4] | (c[first + 5] << 8) | (c[first + 6] << 16) | (c[first + 7] << 24));
+    }
+    if (csr >= Csr.PMPADDR0 && csr <= Csr.PMPADDR63) {
+      const i = csr - Csr.PMPADDR0;
+      if (i >= 16) return this.set(0, 0);
+      return this.set(h.mmu.pmpaddrLo[i], h.mmu.pmpaddrHi[i]);
+    }
+    return false;
+  }
+
+  private fpOn(): boolean {
+    return (this.mstatus & Mstatus.FS) !== 0;
+  }
+
+  private stimecmpAllowed(): boolean {
+    const p = this.hart.priv;
+    if (p === Priv.M) return true;
+    if (p === Priv.U) return false;
+    return this.sstc && (this.mcounteren & 2) !== 0;
+  }
+
+  /** The high word of mstatus/sstatus: UXL = SXL = 2 (64-bit), and SD. */
+  private mstatusHigh(): number {
+    const fs = (this.mstatus & Mstatus.FS) === Mstatus.FS;
+    return (fs ? 0x80000000 : 0) | 0xa;
+  }
+
+  /** Writes CSR `csr` (already known to exist and be accessible). */
+  write(csr: number, lo: number, hi: number): boolean {
+    const h = this.hart;
+    const fpu = h.fpu;
+    switch (csr) {
+      case Csr.FFLAGS: fpu.fflags = lo & 0x1f; this.mstatus |= Mstatus.FS; return true;
+      case Csr.FRM: fpu.frm = lo & 7; this.mstatus |= Mstatus.FS; return true;
+      case Csr.FCSR: fpu.fflags = lo & 0x1f; fpu.frm = (lo >>> 5) & 7; this.mstatus |= Mstatus.FS; return true;
+      case Csr.SSTATUS: this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (lo & SSTATUS_WRITABLE)); return true;
+      case Csr.SIE: this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg & MIDELEG_WRITABLE); h.recheckInterrupts(); return true;
+      case Csr.STVEC: if ((lo & 3) < 2) { this.stvecLo = lo; this.stvecHi = hi; } return true;
+      case Csr.SCOUNTEREN: this.scounteren = lo >>> 0; return true;
+      case Csr.SENVCFG: this.senvcfg = lo & 1; return true;
+      case Csr.SSCRATCH: this.sscratchLo = lo; this.sscratchHi = hi; return true;
+      case Csr.SEPC: this.sepcLo = lo & ~1; this.sepcHi = hi; return true;
+      case Csr.SCAUSE: this.scause = lo & 0x7fffffff; this.scauseInterrupt = hi < 0; return true;
+      case Csr.STVAL: this.stvalLo = lo; this.stvalHi = hi; return true;
+      case Csr.SIP:
+        if (this.mideleg & SSIP) this.mipSw = (this.mipSw & ~SSIP) | (lo & SSIP);
+        h.recheckInterrupts();
+        return true;
+      case Csr.STIMECMP:
+        this.stimecmpLo = lo; this.stimecmpHi = hi;
+        this.stimecmp = toNumberU(lo, hi);
+        this.updateTimers();
+        h.recheckInterrupts();
+        return true;
+      case Csr.SATP:
+        if (h.mmu.setSatp(lo, hi)) { this.satpLo = lo; this.satpHi = hi; }
+        return true;
+      case Csr.MSTATUS: this.writeMstatus((this.mstatus & ~MSTATUS_WRITABLE) | (lo & MSTATUS_WRITABLE)); return true;
+      case Csr.MISA: return true; // WARL, fixed
+      case Csr.MEDELEG: this.medeleg = lo & MEDELEG_WRITABLE; return true;
+      case Csr.MIDELEG: this.mideleg = lo & MIDELEG_WRITABLE; h.recheckInterrupts(); return true;
+      case Csr.MIE: this.mie = lo & MIE_WRITABLE; h.recheckInterrupts(); return true;
+      case Csr.MTVEC: if ((lo & 3) < 2) { this.mtvecLo = lo; this.mtvecHi = hi; } return true;
+      case Csr.MCOUNTEREN: this.mcounteren = lo >>> 0; return true;
+      case Csr.MENVCFG:
+        this.menvcfgLo = lo & 1;
+        this.menvcfgHi = hi & 0x80000000;
+        this.updateTimers();
+        h.recheckInterrupts();
+        return true;
+      case Csr.MCOUNTINHIBIT: this.mcountinhibit = lo >>> 0; return true;
+      case Csr.MSCRATCH: this.mscratchLo = lo; this.mscratchHi = hi; return true;
+      case Csr.MEPC: this.mepcLo = lo & ~1; this.mepcHi = hi; return true;
+      case Csr.MCAUSE: this.mcause = lo & 0x7fffffff; this.mcauseInterrupt = hi < 0; return true;
+      case Csr.MTVAL: this.mtvalLo = lo; this.mtvalHi = hi; return true;
+      case Csr.MIP: {
+        const writable = SSIP | SEIP | (this.sstc ? 0 : STIP);
+        this.mipSw = (this.mipSw & ~writable) | (lo & writable);
+        h.recheckInterrupts();
+        return true;
+      }
+      case Csr.MCYCLE: case Csr.MINSTRET:
+        this.instretOffset = toNumberU(lo, hi) - (this.retiredBase + this.runExecuted);
+        return true;
+    }
+    if ((csr >= Csr.MHPMCOUNTER3 && csr <= Csr.MHPMCOUNTER31) || (csr >= Csr.MHPMEVENT3 && csr <= Csr.MHPMEVENT31)) return true;
+    if (csr >= Csr.PMPCFG0 && csr <= Csr.PMPCFG15) {
+      const first = (csr - Csr.PMPCFG0) * 4;
+      if (first >= 16) return true;
+      const c = h.mmu.pmpcfg;
+      for (let k = 0; k < 8; k++) {
+        if (c[first + k] & 0x80) continue; // locked
+        let b = (k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0x9f;
+        if ((b & 3) === 2) b &= ~2; // W without R is reserved
+        c[first + k] = b;
+      }
+      h.mmu.pmpChanged();
+      return true;
+    }
+    if (csr >= Csr.PMPADDR0 && csr <= Csr.PMPADDR63) {
+      const i = csr - Csr.PMPADDR0;
+      if (i >= 16) return true;
+      const c = h.mmu.pmpcfg;
+      const lockedTor = i + 1 < 16 && (c[i + 1] & 0x80) !== 0 && ((c[i + 1] >>> 3) & 3) === 1;
+      if ((c[i] & 0x80) !== 0 || lockedTor) return true;
+      h.mmu.pmpaddrLo[i] = lo;
+      h.mmu.pmpaddrHi[i] = hi & 0x3fffff;
+      h.mmu.pmpChanged();
+      return true;
+    }
+    return true;
+  }
+
+  private writeMstatus(v: number): void {
+    const old = this.mstatus;
+    // MPP is WARL: the reserved value 2 leaves it unchanged.
+    if (((v >>> Mstatus.MPP_SHIFT) & 3) === 2) v = (v & ~Mstatus.MPP) | (old & Mstatus.MPP);
+    this.mstatus = v;
+    const changed = old ^ v;
+    const mmu = this.hart.mmu;
+    if (changed & (Mstatus.SUM | Mstatus.MXR)) mmu.flushAll();
+    if (changed & (Mstatus.MPRV | Mstatus.MPP)) mmu.contextChanged();
+    this.hart.recheckInterrupts();
+  }
+
+  /** Versioned state for snapshots. */
+  save(): CsrState {
+    const words: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this)) {
+      if (typeof v === 'number' || typeof v === 'boolean') words[k] = Number(v);
+    }
+    return { version: 1, words };
+  }
+
+  /** Restores state saved by {@link save}. */
+  restore(s: CsrState): void {
+    const self = this as unknown as Record<string, number | boolean>;
+    for (const [k, v] of Object.entries(s.words)) {
+      if (typeof self[k] === 'boolean') self[k] = v !== 0;
+      else if (typeof self[k] === 'number') self[k] = v;
+    }
+    this.hart.mmu.setSatp(this.satpLo, this.satpHi);
+    this.hart.mmu.pmpChanged();
+    this.hart.mmu.contextChanged();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Pre-decoded instructions, per physical page of guest RAM, shared by all harts.
+ *
+ * Each 2-byte slot of a page holds the decoded instruction that starts there,
+ * packed into two int32 words: `info` (op, rd, rs1, rs2, length) and `imm`.
+ * Decoding is lazy (slot info 0 = not yet decoded). A store to a page with
+ * decoded code drops the page (GuestRam code tracking), which makes
+ * self-modifying code and FENCE.I correct without any flush instruction.
+ */
+import { PAGE_SHIFT, type GuestRam } from '../../memory/guest-memory.js';
+import { decode, newDecoded, Op, type Decoded } from './decode.js';
+
+const SLOTS = 2048;
+
+/** The decoded slots of one 4 KiB page. */
+export class DecodedPage {
+  /** op | rd << 8 | rs1 << 14 | rs2 << 20 | length << 26; 0 = not decoded. */
+  readonly info = new Int32Array(SLOTS);
+  /** The immediate; for `Op.FP` the raw encoding. */
+  readonly imm = new Int32Array(SLOTS);
+  constructor(public ramOffset: number) {}
+}
+
+/** Marker op for a 32-bit instruction that straddles the end of the page: fetched by the slow path. */
+export const OP_CROSS_PAGE = 255;
+
+/** Unpacks fields of a slot `info` word. */
+export const infoOp = (info: number): number => info & 0xff;
+
+/** Statistics of the decode cache. */
+export interface DecodeCacheStats {
+  pagesDecoded: number;
+  instructionsDecoded: number;
+  invalidations: number;
+}
+
+export class DecodeCache {
+  private pages = new Map<number, DecodedPage>();
+  private free: DecodedPage[] = [];
+  private scratch: Decoded = newDecoded();
+  readonly stats: DecodeCacheStats = { pagesDecoded: 0, instructionsDecoded: 0, invalidations: 0 };
+
+  /** The maximum number of cached pages; past it the cache is emptied (bounds host memory). */
+  constructor(private readonly ram: GuestRam, private readonly maxPages = 2048) {
+    const previous = ram.onCodeWrite;
+    ram.onCodeWrite = (page) => {
+      this.invalidate(page);
+      previous(page);
+    };
+  }
+
+  /** The decoded page for RAM offset `ramOffset` (page-aligned), creating it if needed. */
+  page(ramOffset: number): DecodedPage {
+    const index = ramOffset >>> PAGE_SHIFT;
+    let p = this.pages.get(index);
+    if (p === undefined) {
+      if (this.pages.size >= this.maxPages) this.clear();
+      p = this.free.pop();
+      if (p === undefined) p = new DecodedPage(ramOffset);
+      else { p.ramOffset = ramOffset; p.info.fill(0); }
+      this.pages.set(index, p);
+      this.ram.codePages[index] = 1;
+      this.stats.pagesDecoded++;
+    }
+    return p;
+  }
+
+  /** Decodes the slot at byte offset `slotOffset` (even, < 4096) of `p` and returns its info word. */
+  decodeSlot(p: DecodedPage, slotOffset: number): number {
+    const u16 = this.ram.u16;
+    const at = (p.ramOffset + slotOffset) >>> 1;
+    const lo = u16[at];
+    const d = this.scratch;
+    let info: number;
+    if ((lo & 3) === 3) {
+      if (slotOffset === 4094) {
+        info = OP_CROSS_PAGE | (4 << 26);
+        p.info[slotOffset >>> 1] = info;
+        return info;
+      }
+      decode(lo | (u16[at + 1] << 16), d);
+    } else {
+      decode(lo, d);
+    }
+    info = d.op | (d.rd << 8) | (d.rs1 << 14) | (d.rs2 << 20) | (d.length << 26);
+    p.info[slotOffset >>> 1] = info;
+    p.imm[slotOffset >>> 1] = d.op === Op.FP ? d.raw : d.imm;
+    this.stats.instructionsDecoded++;
+    return info;
+  }
+
+  /** Drops the decoded page at RAM page index `page`. */
+  invalidate(page: number): void {
+    const p = this.pages.get(page);
+    if (p !== undefined) {
+      this.pages.delete(page);
+      this.free.push(p);
+      this.stats.invalidations++;
+      this.notify(page);
+    }
+  }
+
+  private listeners: Array<(page: number) => void> = [];
+
+  /** Registers a callback run after a page is dropped (harts holding it as their fetch page reload). */
+  onInvalidate(listener: (page: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private notify(page: number): void {
+    for (const l of this.listeners) l(page);
+  }
+
+  /** Drops every page. */
+  clear(): void {
+    for (const index of this.pages.keys()) {
+      this.ram.codePages[index] = 0;
+      this.notify(index);
+    }
+    for (const p of this.pages.values()) this.free.push(p);
+    this.pages.clear();
+    if (this.free.length > 64) this.free.length = 64;
+  }
+
+  /** Number of pages currently decoded. */
+  get size(): number {
+    return this.pages.size;
+  }
+}

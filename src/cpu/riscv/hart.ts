@@ -1,0 +1,846 @@
+/**
+ * One RISC-V hart (RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc; M, S, U).
+ *
+ * The hart is a machine-agnostic engine: it is handed RAM, the MMIO bus, a
+ * time source and the shared decode cache, and {@link Hart.run} executes up
+ * to a budget of instructions and returns why it stopped. Interrupts are
+ * checked between instructions whenever something may have made one pending.
+ *
+ * Integer registers are (lo, hi) int32 pairs in `xl`/`xh` (33 entries: index
+ * 32 absorbs writes to x0). The pc is a double holding the *signed* value of
+ * the 64-bit pc, exact for every canonical address.
+ */
+import type { GuestRam } from '../../memory/guest-memory.js';
+import type { MmioBus } from '../../devices/bus.js';
+import type { TimeSource } from '../../devices/device.js';
+import { Op, AmoFunct, decode, newDecoded } from './decode.js';
+import { DecodeCache, DecodedPage, OP_CROSS_PAGE } from './decode-cache.js';
+import { Access, Cause, Mstatus, Priv } from './constants.js';
+import { FpUnit } from './fpu.js';
+import { r64, mul64, mulh64, mulhu64, mulhsu64, div64, divu64, rem64, remu64, toNumberS, fromNumber } from './int64.js';
+import { CsrFile } from './csr.js';
+import { Mmu, TLB_MASK } from './mmu.js';
+
+/** Why {@link Hart.run} returned. */
+export const enum StopReason {
+  /** The instruction budget is spent. */
+  Budget = 0,
+  /** The hart executed WFI and has no interrupt pending: it may sleep until one is. */
+  Wfi = 1,
+  /** Someone called {@link Hart.requestStop} (e.g. the board is powering off). */
+  Stopped = 2,
+}
+
+/** What the hart needs from the board it sits on. */
+export interface HartEnvironment {
+  readonly ram: GuestRam;
+  readonly bus: MmioBus;
+  readonly time: TimeSource;
+  readonly decodeCache: DecodeCache;
+}
+
+/** Per-hart statistics; every field is a plain counter. */
+export interface HartStats {
+  instret: number;
+  exceptions: number;
+  interrupts: number;
+  /** Exceptions by cause code. */
+  exceptionsByCause: number[];
+  /** Interrupts by cause code. */
+  interruptsByCause: number[];
+  ecalls: number;
+  wfi: number;
+  mmioReads: number;
+  mmioWrites: number;
+}
+
+const TWO32 = 4294967296;
+
+export class Hart {
+  /** Low/high 32 bits of x0..x31 (+ sink). */
+  readonly xl = new Int32Array(33);
+  readonly xh = new Int32Array(33);
+  /** Signed value of the pc. */
+  pc = 0;
+  /** Current privilege level. */
+  priv: Priv = Priv.M;
+  readonly fpu: FpUnit;
+  readonly csr: CsrFile;
+  readonly mmu: Mmu;
+  readonly stats: HartStats = {
+    instret: 0, exceptions: 0, interrupts: 0, exceptionsByCause: new Array(24).fill(0),
+    interruptsByCause: new Array(16).fill(0), ecalls: 0, wfi: 0, mmioReads: 0, mmioWrites: 0,
+  };
+  /** Set when something may have made an interrupt pending or changed enables. */
+  interruptCheck = true;
+  /** The hart is waiting in WFI. */
+  waiting = false;
+  /** Set to make run() return {@link StopReason.Stopped} at the next instruction boundary. */
+  private stopRequested = false;
+
+  // LR/SC reservation: physical address and the value loaded (-1 = none).
+  reservation = -1;
+  reservationLo = 0;
+  reservationHi = 0;
+
+  // Fetch state: the decoded page holding the pc, and the virtual address of its start.
+  private fetchBase = NaN;
+  private fetchPage: DecodedPage | undefined;
+  private readonly decoded = newDecoded();
+  private readonly ram: GuestRam;
+  private readonly bus: MmioBus;
+  private readonly cache: DecodeCache;
+
+  constructor(readonly id: number, readonly env: HartEnvironment) {
+    this.ram = env.ram;
+    this.bus = env.bus;
+    this.cache = env.decodeCache;
+    this.fpu = new FpUnit(this.xl, this.xh);
+    this.csr = new CsrFile(this, env.time);
+    this.mmu = new Mmu(this);
+    this.cache.onInvalidate((page) => {
+      if (this.fetchPage !== undefined && this.fetchPage.ramOffset >>> 12 === page) this.dropFetchPage();
+    });
+  }
+
+  /** Resets to the state after power-on: M-mode at `pc`. */
+  reset(pc: number): void {
+    this.xl.fill(0);
+    this.xh.fill(0);
+    this.pc = pc;
+    this.priv = Priv.M;
+    this.csr.reset();
+    this.mmu.flushAll();
+    this.waiting = false;
+    this.reservation = -1;
+    this.interruptCheck = true;
+    this.dropFetchPage();
+  }
+
+  /** Forgets the cached fetch page (after translation changes or code writes). */
+  dropFetchPage(): void {
+    this.fetchBase = NaN;
+    this.fetchPage = undefined;
+  }
+
+  /** Makes the current or next run() return at an instruction boundary. */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Reads x[i] as a signed double (exact below 2^53). */
+  getX(i: number): number {
+    return toNumberS(this.xl[i], this.xh[i]);
+  }
+
+  /** Writes x[i] from an integral double (signed or unsigned, below 2^64). */
+  setX(i: number, v: number): void {
+    if (i === 0) return;
+    fromNumber(v);
+    this.xl[i] = r64.lo;
+    this.xh[i] = r64.hi;
+  }
+
+  /** Writes x[i] from a bigint (two's complement, 64 bits). */
+  setXBig(i: number, v: bigint): void {
+    if (i === 0) return;
+    this.xl[i] = Number(BigInt.asIntN(32, v));
+    this.xh[i] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+
+  /** Reads x[i] as an unsigned bigint. */
+  getXBig(i: number): bigint {
+    return (BigInt(this.xh[i] >>> 0) << 32n) | BigInt(this.xl[i] >>> 0);
+  }
+
+  /** Changes privilege level and everything that depends on it. */
+  setPriv(p: Priv): void {
+    this.priv = p;
+    this.mmu.contextChanged();
+    this.dropFetchPage();
+    this.interruptCheck = true;
+  }
+
+  /**
+   * Takes a trap (privileged spec §3.1.6.1, §3.3.1, §4.1.1): exception `cause`
+   * (or interrupt when `interrupt`) with trap value (tvalLo, tvalHi), at the
+   * current pc. Chooses M or S by medeleg/mideleg.
+   */
+  trap(cause: number, tvalLo: number, tvalHi: number, interrupt = false): void {
+    const c = this.csr;
+    const from = this.priv;
+    if (interrupt) { this.stats.interrupts++; this.stats.interruptsByCause[cause]++; }
+    else { this.stats.exceptions++; this.stats.exceptionsByCause[cause]++; }
+    const delegated = from <= Priv.S && ((interrupt ? c.mideleg : c.medeleg) >>> cause) & 1;
+    fromNumber(this.pc);
+    const epcLo = r64.lo, epcHi = r64.hi;
+    let vector: number;
+    if (delegated) {
+      c.sepcLo = epcLo; c.sepcHi = epcHi;
+      c.scause = cause; c.scauseInterrupt = interrupt;
+      c.stvalLo = tvalLo; c.stvalHi = tvalHi;
+      let ms = c.mstatus;
+      ms = (ms & ~Mstatus.SPIE) | ((ms & Mstatus.SIE) ? Mstatus.SPIE : 0);
+      ms = (ms & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
+      ms &= ~Mstatus.SIE;
+      c.mstatus = ms;
+      vector = toNumberS(c.stvecLo & ~3, c.stvecHi);
+      if (interrupt && (c.stvecLo & 3) === 1) vector += 4 * cause;
+      this.pc = vector;
+      if (from !== Priv.S) this.setPriv(Priv.S); else { this.dropFetchPage(); this.interruptCheck = true; }
+    } else {
+      c.mepcLo = epcLo; c.mepcHi = epcHi;
+      c.mcause = cause; c.mcauseInterrupt = interrupt;
+      c.mtvalLo = tvalLo; c.mtvalHi = tvalHi;
+      let ms = c.mstatus;
+      ms = (ms & ~Mstatus.MPIE) | ((ms & Mstatus.MIE) ? Mstatus.MPIE : 0);
+      ms = (ms & ~Mstatus.MPP) | (from << Mstatus.MPP_SHIFT);
+      ms &= ~Mstatus.MIE;
+      c.mstatus = ms;
+      vector = toNumberS(c.mtvecLo & ~3, c.mtvecHi);
+      if (interrupt && (c.mtvecLo & 3) === 1) vector += 4 * cause;
+      this.pc = vector;
+      this.setPriv(Priv.M);
+      this.mmu.contextChanged();
+    }
+  }
+
+  /** Raises an exception whose tval is a double (an address), at the current pc. */
+  trapAt(cause: number, tval: number): void {
+    fromNumber(tval);
+    this.trap(cause, r64.lo, r64.hi);
+  }
+
+  /** Raises an illegal-instruction exception; mtval holds the instruction bits (as QEMU does). */
+  illegal(raw: number): void {
+    this.trap(Cause.IllegalInstruction, raw | 0, 0);
+  }
+
+  /**
+   * Takes the highest-priority pending and enabled interrupt, if any
+   * (privileged spec §3.1.9). Returns true when one was taken.
+   */
+  takeInterrupt(): boolean {
+    const c = this.csr;
+    const pending = c.mipValue() & c.mie;
+    if (pending === 0) return false;
+    const mPending = pending & ~c.mideleg;
+    const mEnabled = this.priv < Priv.M || (c.mstatus & Mstatus.MIE) !== 0;
+    let chosen = -1;
+    if (mPending !== 0 && mEnabled) chosen = highestPriority(mPending);
+    else {
+      const sPending = pending & c.mideleg;
+      const sEnabled = this.priv < Priv.S || (this.priv === Priv.S && (c.mstatus & Mstatus.SIE) !== 0);
+      if (sPending !== 0 && sEnabled) chosen = highestPriority(sPending);
+    }
+    if (chosen < 0) return false;
+    this.waiting = false;
+    this.trap(chosen, 0, 0, true);
+    return true;
+  }
+
+  /** True when some interrupt is pending and locally enabled (what wakes WFI). */
+  hasWakeup(): boolean {
+    return (this.csr.mipValue() & this.csr.mie) !== 0;
+  }
+
+  /**
+   * Executes up to `budget` instructions. Returns why it stopped.
+   */
+  run(budget: number): StopReason {
+    let executed = 0;
+    let reason = StopReason.Budget;
+    const xl = this.xl, xh = this.xh;
+    const ram = this.ram;
+    const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16, dv = ram.dv;
+    const dirty = ram.dirty.bits, codePages = ram.codePages;
+    const mmu = this.mmu;
+    const tlbTag = mmu.tag, tlbRam = mmu.ramOffset;
+    const cache = this.cache;
+    const fpu = this.fpu;
+    const csr = this.csr;
+    this.stopRequested = false;
+    if (this.waiting) {
+      this.csr.updateTimers();
+      if (!this.hasWakeup()) return StopReason.Wfi;
+      this.waiting = false;
+      this.interruptCheck = true;
+    }
+    outer: while (executed < budget) {
+      if (this.stopRequested) { reason = StopReason.Stopped; break; }
+      if (this.interruptCheck) {
+        this.interruptCheck = false;
+        this.csr.updateTimers();
+        this.takeInterrupt();
+      }
+      // Run until something asks for a recheck.
+      while (executed < budget && !this.interruptCheck) {
+        executed++;
+        // ---- fetch ----
+        let off = this.pc - this.fetchBase;
+        let page = this.fetchPage as DecodedPage;
+        if (!(off >= 0 && off < 4096)) {
+          if (!this.refillFetch()) continue;
+          off = this.pc - this.fetchBase;
+          page = this.fetchPage as DecodedPage;
+        }
+        const slot = off >>> 1;
+        let info = page.info[slot];
+        if (info === 0) {
+          if (page.ramOffset < 0) {
+            // A one-instruction page fetched from a device (boot ROM): fetch again.
+            this.dropFetchPage();
+            executed--;
+            continue;
+          }
+          info = cache.decodeSlot(page, off);
+        }
+        let op = info & 0xff;
+        let rd = (info >>> 8) & 63;
+        let rs1 = (info >>> 14) & 63;
+        let rs2 = (info >>> 20) & 63;
+        const len = info >>> 26;
+        let imm = page.imm[slot];
+        if (op === OP_CROSS_PAGE) {
+          if (!this.fetchCrossPage()) continue;
+          const d = this.decoded;
+          op = d.op; rd = d.rd; rs1 = d.rs1; rs2 = d.rs2; imm = d.op === Op.FP ? d.raw : d.imm;
+        }
+        // ---- execute ----
+        switch (op) {
+          case Op.LUI: xl[rd] = imm; xh[rd] = imm >> 31; break;
+          case Op.AUIPC: {
+            const v = this.pc + imm;
+            const hi = Math.floor(v / TWO32);
+            xl[rd] = (v - hi * TWO32) | 0; xh[rd] = hi | 0;
+            break;
+          }
+          case Op.JAL: {
+            const link = this.pc + len;
+            this.pc += imm;
+            const hi = Math.floor(link / TWO32);
+            xl[rd] = (link - hi * TWO32) | 0; xh[rd] = hi | 0;
+            continue;
+          }
+          case Op.JALR: {
+            const link = this.pc + len;
+            const al = xl[rs1];
+            const lo = (al + imm) & ~1;
+            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            this.pc = hi * TWO32 + (lo >>> 0);
+            const lhi = Math.floor(link / TWO32);
+            xl[rd] = (link - lhi * TWO32) | 0; xh[rd] = lhi | 0;
+            continue;
+          }
+          case Op.BEQ: if (xl[rs1] === xl[rs2] && xh[rs1] === xh[rs2]) { this.pc += imm; continue; } break;
+          case Op.BNE: if (xl[rs1] !== xl[rs2] || xh[rs1] !== xh[rs2]) { this.pc += imm; continue; } break;
+          case Op.BLT: {
+            const a = xh[rs1], b = xh[rs2];
+            if (a < b || (a === b && (xl[rs1] >>> 0) < (xl[rs2] >>> 0))) { this.pc += imm; continue; }
+            break;
+          }
+          case Op.BGE: {
+            const a = xh[rs1], b = xh[rs2];
+            if (a > b || (a === b && (xl[rs1] >>> 0) >= (xl[rs2] >>> 0))) { this.pc += imm; continue; }
+            break;
+          }
+          case Op.BLTU: {
+            const a = xh[rs1] >>> 0, b = xh[rs2] >>> 0;
+            if (a < b || (a === b && (xl[rs1] >>> 0) < (xl[rs2] >>> 0))) { this.pc += imm; continue; }
+            break;
+          }
+          case Op.BGEU: {
+            const a = xh[rs1] >>> 0, b = xh[rs2] >>> 0;
+            if (a > b || (a === b && (xl[rs1] >>> 0) >= (xl[rs2] >>> 0))) { this.pc += imm; continue; }
+            break;
+          }
+          // ---- loads: inline TLB hit on aligned RAM accesses, slow path otherwise ----
+          case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
+            const al = xl[rs1];
+            const lo = (al + imm) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
+            const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
+            const ro = tlbRam[t];
+            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+              mmu.hits++;
+              const o = ro + (lo & 0xfff);
+              switch (op) {
+                case Op.LB: xl[rd] = (u8[o] << 24) >> 24; xh[rd] = xl[rd] >> 31; break;
+                case Op.LBU: xl[rd] = u8[o]; xh[rd] = 0; break;
+                case Op.LH: xl[rd] = (u16[o >>> 1] << 16) >> 16; xh[rd] = xl[rd] >> 31; break;
+                case Op.LHU: xl[rd] = u16[o >>> 1]; xh[rd] = 0; break;
+                case Op.LW: xl[rd] = i32[o >>> 2]; xh[rd] = xl[rd] >> 31; break;
+                case Op.LWU: xl[rd] = i32[o >>> 2]; xh[rd] = 0; break;
+                default: xl[rd] = i32[o >>> 2]; xh[rd] = i32[(o >>> 2) + 1]; break;
+              }
+            } else {
+              if (!this.loadSlow(lo, hi, size)) continue;
+              let vl = r64.lo, vh = r64.hi;
+              switch (op) {
+                case Op.LB: vl = (vl << 24) >> 24; vh = vl >> 31; break;
+                case Op.LH: vl = (vl << 16) >> 16; vh = vl >> 31; break;
+                case Op.LW: vh = vl >> 31; break;
+                case Op.LBU: case Op.LHU: case Op.LWU: vh = 0; break;
+              }
+              xl[rd] = vl; xh[rd] = vh;
+            }
+            break;
+          }
+          case Op.SB: case Op.SH: case Op.SW: case Op.SD: {
+            const al = xl[rs1];
+            const lo = (al + imm) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
+            const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
+            const ro = tlbRam[t];
+            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+              mmu.hits++;
+              const o = ro + (lo & 0xfff);
+              switch (op) {
+                case Op.SB: u8[o] = xl[rs2]; break;
+                case Op.SH: u16[o >>> 1] = xl[rs2]; break;
+                case Op.SW: i32[o >>> 2] = xl[rs2]; break;
+                default: i32[o >>> 2] = xl[rs2]; i32[(o >>> 2) + 1] = xh[rs2]; break;
+              }
+              const pg = o >>> 12;
+              dirty[pg] = 1;
+              if (codePages[pg] !== 0) { ram.noteWrite(o, size); }
+            } else {
+              if (!this.storeSlow(lo, hi, size, xl[rs2], xh[rs2])) continue;
+            }
+            break;
+          }
+          // ---- integer register-immediate ----
+          case Op.ADDI: {
+            const a = xl[rs1];
+            const lo = (a + imm) | 0;
+            xh[rd] = (xh[rs1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            xl[rd] = lo;
+            break;
+          }
+          case Op.SLTI: {
+            const ih = imm >> 31, ah = xh[rs1];
+            xl[rd] = ah < ih || (ah === ih && (xl[rs1] >>> 0) < (imm >>> 0)) ? 1 : 0; xh[rd] = 0;
+            break;
+          }
+          case Op.SLTIU: {
+            const ih = (imm >> 31) >>> 0, ah = xh[rs1] >>> 0;
+            xl[rd] = ah < ih || (ah === ih && (xl[rs1] >>> 0) < (imm >>> 0)) ? 1 : 0; xh[rd] = 0;
+            break;
+          }
+          case Op.XORI: xl[rd] = xl[rs1] ^ imm; xh[rd] = xh[rs1] ^ (imm >> 31); break;
+          case Op.ORI: xl[rd] = xl[rs1] | imm; xh[rd] = xh[rs1] | (imm >> 31); break;
+          case Op.ANDI: xl[rd] = xl[rs1] & imm; xh[rd] = xh[rs1] & (imm >> 31); break;
+          case Op.SLLI: shiftLeft(xl, xh, rd, xl[rs1], xh[rs1], imm); break;
+          case Op.SRLI: shiftRightLogical(xl, xh, rd, xl[rs1], xh[rs1], imm); break;
+          case Op.SRAI: shiftRightArith(xl, xh, rd, xl[rs1], xh[rs1], imm); break;
+          // ---- integer register-register ----
+          case Op.ADD: {
+            const a = xl[rs1], b = xl[rs2];
+            const lo = (a + b) | 0;
+            xh[rd] = (xh[rs1] + xh[rs2] + ((a >>> 0) + (b >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            xl[rd] = lo;
+            break;
+          }
+          case Op.SUB: {
+            const a = xl[rs1], b = xl[rs2];
+            const lo = (a - b) | 0;
+            xh[rd] = (xh[rs1] - xh[rs2] - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0;
+            xl[rd] = lo;
+            break;
+          }
+          case Op.SLL: shiftLeft(xl, xh, rd, xl[rs1], xh[rs1], xl[rs2] & 63); break;
+          case Op.SRL: shiftRightLogical(xl, xh, rd, xl[rs1], xh[rs1], xl[rs2] & 63); break;
+          case Op.SRA: shiftRightArith(xl, xh, rd, xl[rs1], xh[rs1], xl[rs2] & 63); break;
+          case Op.SLT: {
+            const a = xh[rs1], b = xh[rs2];
+            xl[rd] = a < b || (a === b && (xl[rs1] >>> 0) < (xl[rs2] >>> 0)) ? 1 : 0; xh[rd] = 0;
+            break;
+          }
+          case Op.SLTU: {
+            const a = xh[rs1] >>> 0, b = xh[rs2] >>> 0;
+            xl[rd] = a < b || (a === b && (xl[rs1] >>> 0) < (xl[rs2] >>> 0)) ? 1 : 0; xh[rd] = 0;
+            break;
+          }
+          case Op.XOR: xl[rd] = xl[rs1] ^ xl[rs2]; xh[rd] = xh[rs1] ^ xh[rs2]; break;
+          case Op.OR: xl[rd] = xl[rs1] | xl[rs2]; xh[rd] = xh[rs1] | xh[rs2]; break;
+          case Op.AND: xl[rd] = xl[rs1] & xl[rs2]; xh[rd] = xh[rs1] & xh[rs2]; break;
+          // ---- 32-bit (W) operations: result sign-extended ----
+          case Op.ADDIW: { const v = (xl[rs1] + imm) | 0; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SLLIW: { const v = xl[rs1] << imm; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SRLIW: { const v = (xl[rs1] >>> imm) | 0; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SRAIW: { const v = xl[rs1] >> imm; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.ADDW: { const v = (xl[rs1] + xl[rs2]) | 0; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SUBW: { const v = (xl[rs1] - xl[rs2]) | 0; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SLLW: { const v = xl[rs1] << (xl[rs2] & 31); xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SRLW: { const v = (xl[rs1] >>> (xl[rs2] & 31)) | 0; xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.SRAW: { const v = xl[rs1] >> (xl[rs2] & 31); xl[rd] = v; xh[rd] = v >> 31; break; }
+          // ---- M ----
+          case Op.MUL: mul64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.MULH: mulh64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.MULHSU: mulhsu64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.MULHU: mulhu64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.DIV: div64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.DIVU: divu64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.REM: rem64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.REMU: remu64(xl[rs1], xh[rs1], xl[rs2], xh[rs2]); xl[rd] = r64.lo; xh[rd] = r64.hi; break;
+          case Op.MULW: { const v = Math.imul(xl[rs1], xl[rs2]); xl[rd] = v; xh[rd] = v >> 31; break; }
+          case Op.DIVW: {
+            const a = xl[rs1], b = xl[rs2];
+            const v = b === 0 ? -1 : (a === -2147483648 && b === -1) ? a : (a / b) | 0;
+            xl[rd] = v; xh[rd] = v >> 31;
+            break;
+          }
+          case Op.DIVUW: {
+            const a = xl[rs1] >>> 0, b = xl[rs2] >>> 0;
+            const v = b === 0 ? -1 : Math.floor(a / b) | 0;
+            xl[rd] = v; xh[rd] = v >> 31;
+            break;
+          }
+          case Op.REMW: {
+            const a = xl[rs1], b = xl[rs2];
+            const v = b === 0 ? a : (a === -2147483648 && b === -1) ? 0 : (a % b) | 0;
+            xl[rd] = v; xh[rd] = v >> 31;
+            break;
+          }
+          case Op.REMUW: {
+            const a = xl[rs1] >>> 0, b = xl[rs2] >>> 0;
+            const v = b === 0 ? a | 0 : (a % b) | 0;
+            xl[rd] = v; xh[rd] = v >> 31;
+            break;
+          }
+          // ---- F/D loads and stores ----
+          case Op.FLW: case Op.FLD: {
+            if ((csr.mstatus & Mstatus.FS) === 0) { this.illegalAtPc(); continue; }
+            const al = xl[rs1];
+            const lo = (al + imm) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const size = op === Op.FLD ? 8 : 4;
+            if (!this.loadSlow(lo, hi, size)) continue;
+            fpu.i32[2 * rd] = r64.lo;
+            fpu.i32[2 * rd + 1] = size === 8 ? r64.hi : -1;
+            csr.mstatus |= Mstatus.FS;
+            break;
+          }
+          case Op.FSW: case Op.FSD: {
+            if ((csr.mstatus & Mstatus.FS) === 0) { this.illegalAtPc(); continue; }
+            const al = xl[rs1];
+            const lo = (al + imm) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const size = op === Op.FSD ? 8 : 4;
+            if (!this.storeSlow(lo, hi, size, fpu.i32[2 * rs2], fpu.i32[2 * rs2 + 1])) continue;
+            break;
+          }
+          case Op.FP: {
+            if ((csr.mstatus & Mstatus.FS) === 0 || !fpu.execute(imm)) { this.illegal(imm); continue; }
+            csr.mstatus |= Mstatus.FS;
+            break;
+          }
+          // ---- A ----
+          case Op.LR_W: case Op.LR_D: case Op.SC_W: case Op.SC_D: case Op.AMO_W: case Op.AMO_D:
+            if (!this.atomic(op, rd, rs1, rs2, imm)) continue;
+            break;
+          // ---- system ----
+          case Op.FENCE: break;
+          case Op.FENCE_I: break; // the decode cache tracks code writes, so there is nothing to flush
+          case Op.ECALL:
+            this.stats.ecalls++;
+            this.trap(Cause.EcallU + this.priv, 0, 0);
+            continue;
+          case Op.EBREAK:
+            this.trapAt(Cause.Breakpoint, this.pc);
+            continue;
+          case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+            csr.runExecuted = executed - 1;
+            if (!csr.execute(op, rd, rs1, imm)) { this.illegalAtPc(); continue; }
+            break;
+          case Op.MRET:
+            if (this.priv !== Priv.M) { this.illegalAtPc(); continue; }
+            this.mret();
+            continue;
+          case Op.SRET:
+            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TSR) !== 0)) { this.illegalAtPc(); continue; }
+            this.sret();
+            continue;
+          case Op.WFI:
+            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TW) !== 0)) { this.illegalAtPc(); continue; }
+            this.pc += len;
+            this.stats.wfi++;
+            csr.updateTimers();
+            if (!this.hasWakeup()) {
+              this.waiting = true;
+              reason = StopReason.Wfi;
+              break outer;
+            }
+            this.interruptCheck = true;
+            continue;
+          case Op.SFENCE_VMA:
+            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) { this.illegalAtPc(); continue; }
+            if (rs1 === 0) mmu.flushAll(); else mmu.flushPage(toNumberS(xl[rs1], xh[rs1]));
+            this.dropFetchPage();
+            break;
+          default:
+            this.illegalAtPc();
+            continue;
+        }
+        this.pc += len;
+      }
+    }
+    this.stats.instret += executed;
+    csr.retired(executed);
+    return reason;
+  }
+
+  /** Raises illegal instruction for the instruction at pc, with its bits as tval. */
+  private illegalAtPc(): void {
+    this.illegal(this.rawAtPc());
+  }
+
+  /** Re-reads the raw bits of the instruction at pc (for mtval). */
+  private rawAtPc(): number {
+    const pa = this.mmu.translate(this.pc, Access.Execute, true);
+    if (pa < 0) return 0;
+    const lo = this.mmu.fetch16(pa);
+    if ((lo & 3) !== 3) return lo;
+    const pa2 = this.mmu.translate(this.pc + 2, Access.Execute, true);
+    if (pa2 < 0) return lo;
+    return lo | (this.mmu.fetch16(pa2) << 16);
+  }
+
+  /** Loads the decoded page containing pc. Returns false when the fetch trapped. */
+  private refillFetch(): boolean {
+    const pc = this.pc;
+    const pa = this.mmu.translate(pc, Access.Execute, false);
+    if (pa < 0) return false;
+    const ram = this.ram;
+    const pageVa = pc - (pa % 4096);
+    if (pa >= ram.base && pa < ram.end) {
+      this.fetchPage = this.cache.page(Math.floor((pa - ram.base) / 4096) * 4096);
+      this.fetchBase = pageVa;
+      return true;
+    }
+    // Code outside RAM (the boot ROM): decode into a private page, uncached.
+    return this.fetchFromDevice(pa, pageVa);
+  }
+
+  private romPage: DecodedPage | undefined;
+
+  /** Fetches a single instruction from a non-RAM region; executes it through a one-slot page. */
+  private fetchFromDevice(pa: number, pageVa: number): boolean {
+    const lo = this.mmu.fetch16(pa);
+    if (lo < 0) { this.trapAt(Cause.FetchAccess, this.pc); return false; }
+    let raw = lo;
+    if ((lo & 3) === 3) {
+      const hiHalf = this.mmu.fetch16(pa + 2);
+      if (hiHalf < 0) { this.trapAt(Cause.FetchAccess, this.pc + 2); return false; }
+      raw = lo | (hiHalf << 16);
+    }
+    const d = this.decoded;
+    decode(raw, d);
+    if (this.romPage === undefined) this.romPage = new DecodedPage(-1);
+    const p = this.romPage;
+    p.info.fill(0);
+    const slot = (pa % 4096) >>> 1;
+    p.info[slot] = d.op | (d.rd << 8) | (d.rs1 << 14) | (d.rs2 << 20) | (d.length << 26);
+    p.imm[slot] = d.op === Op.FP ? d.raw : d.imm;
+    // Valid for exactly this one instruction: the next fetch refills.
+    this.fetchPage = p;
+    this.fetchBase = pageVa;
+    return true;
+  }
+
+  /** Fetches and decodes a 32-bit instruction that straddles a page boundary into `this.decoded`. */
+  private fetchCrossPage(): boolean {
+    const pa1 = this.mmu.translate(this.pc, Access.Execute, false);
+    if (pa1 < 0) return false;
+    const pa2 = this.mmu.translate(this.pc + 2, Access.Execute, false);
+    if (pa2 < 0) return false;
+    const raw = (this.mmu.fetch16(pa1) & 0xffff) | (this.mmu.fetch16(pa2) << 16);
+    decode(raw, this.decoded);
+    return true;
+  }
+
+  /** Load through translation, any alignment, RAM or MMIO. Result in r64 (raw, zero-extended bytes). */
+  loadSlow(lo: number, hi: number, size: number): boolean {
+    const va = hi * TWO32 + (lo >>> 0);
+    if (!this.mmu.checkCanonical(lo, hi, Access.Read)) return false;
+    if ((lo & 0xfff) + size > 4096) {
+      // Misaligned across a page: byte by byte, each byte translated.
+      let vl = 0, vh = 0;
+      for (let k = size - 1; k >= 0; k--) {
+        const pa = this.mmu.translateData(va + k, Access.Read, va);
+        if (pa < 0) return false;
+        const b = this.mmu.physRead(pa, 1, va);
+        if (b < 0) return false;
+        if (k >= 4) vh = (vh << 8) | b; else vl = (vl << 8) | b;
+      }
+      r64.lo = vl | 0; r64.hi = vh | 0;
+      return true;
+    }
+    const pa = this.mmu.translateData(va, Access.Read, va);
+    if (pa < 0) return false;
+    return this.mmu.physLoad(pa, size, va);
+  }
+
+  /** Store through translation, any alignment, RAM or MMIO. */
+  storeSlow(lo: number, hi: number, size: number, vl: number, vh: number): boolean {
+    const va = hi * TWO32 + (lo >>> 0);
+    if (!this.mmu.checkCanonical(lo, hi, Access.Write)) return false;
+    if ((lo & 0xfff) + size > 4096) {
+      // Translate both pages first so a fault leaves memory untouched.
+      const pa0 = this.mmu.translateData(va, Access.Write, va);
+      if (pa0 < 0) return false;
+      const pa1 = this.mmu.translateData(va + size - 1, Access.Write, va);
+      if (pa1 < 0) return false;
+      for (let k = 0; k < size; k++) {
+        const pa = this.mmu.translateData(va + k, Access.Write, va);
+        const b = k >= 4 ? (vh >>> ((k - 4) * 8)) & 0xff : (vl >>> (k * 8)) & 0xff;
+        if (pa < 0 || !this.mmu.physWrite(pa, 1, b, 0, va)) return false;
+      }
+      return true;
+    }
+    const pa = this.mmu.translateData(va, Access.Write, va);
+    if (pa < 0) return false;
+    return this.mmu.physStore(pa, size, vl, vh, va);
+  }
+
+  /** LR/SC/AMO (unprivileged spec ch. 8). Returns false when it trapped. */
+  private atomic(op: Op, rd: number, rs1: number, rs2: number, funct: number): boolean {
+    const xl = this.xl, xh = this.xh;
+    const word = op === Op.LR_W || op === Op.SC_W || op === Op.AMO_W;
+    const size = word ? 4 : 8;
+    const va = toNumberS(xl[rs1], xh[rs1]);
+    const isLoadOnly = op === Op.LR_W || op === Op.LR_D;
+    // Misaligned atomics raise an address-misaligned exception (not emulated).
+    if (va % size !== 0) {
+      this.trapAt(isLoadOnly ? Cause.MisalignedLoad : Cause.MisalignedStore, va);
+      return false;
+    }
+    if (!this.mmu.checkCanonical(xl[rs1], xh[rs1], isLoadOnly ? Access.Read : Access.Write)) return false;
+    // AMOs and SC need write permission; faults on them are store/AMO faults.
+    const pa = this.mmu.translateData(va, isLoadOnly ? Access.Read : Access.Write, va);
+    if (pa < 0) return false;
+    const ram = this.ram;
+    if (pa < ram.base || pa + size > ram.end) {
+      // Atomics to I/O regions are not supported by our devices: access fault.
+      this.trapAt(isLoadOnly ? Cause.LoadAccess : Cause.StoreAccess, va);
+      return false;
+    }
+    const o = pa - ram.base;
+    const i32 = ram.i32;
+    const oldLo = i32[o >>> 2];
+    const oldHi = word ? oldLo >> 31 : i32[(o >>> 2) + 1];
+    if (isLoadOnly) {
+      this.reservation = pa;
+      this.reservationLo = oldLo;
+      this.reservationHi = word ? 0 : oldHi;
+      xl[rd] = oldLo; xh[rd] = oldHi;
+      return true;
+    }
+    if (op === Op.SC_W || op === Op.SC_D) {
+      // The reservation holds while the reserved bytes keep the value loaded by LR:
+      // stores by other harts (or devices) that change them make the SC fail.
+      const ok = this.reservation === pa && oldLo === this.reservationLo && (word || oldHi === this.reservationHi);
+      this.reservation = -1;
+      if (ok) {
+        i32[o >>> 2] = xl[rs2];
+        if (!word) i32[(o >>> 2) + 1] = xh[rs2];
+        ram.noteWrite(o, size);
+        xl[rd] = 0;
+      } else {
+        xl[rd] = 1;
+      }
+      xh[rd] = 0;
+      return true;
+    }
+    // AMO: compute the new value from old (a) and rs2 (b).
+    const bl = xl[rs2], bh = word ? xl[rs2] >> 31 : xh[rs2];
+    let nl: number, nh: number;
+    switch (funct) {
+      case AmoFunct.SWAP: nl = bl; nh = bh; break;
+      case AmoFunct.ADD: {
+        nl = (oldLo + bl) | 0;
+        nh = (oldHi + bh + ((oldLo >>> 0) + (bl >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+        break;
+      }
+      case AmoFunct.XOR: nl = oldLo ^ bl; nh = oldHi ^ bh; break;
+      case AmoFunct.OR: nl = oldLo | bl; nh = oldHi | bh; break;
+      case AmoFunct.AND: nl = oldLo & bl; nh = oldHi & bh; break;
+      default: {
+        const signed = funct === AmoFunct.MIN || funct === AmoFunct.MAX;
+        const ah = signed ? oldHi : oldHi >>> 0, bh2 = signed ? bh : bh >>> 0;
+        const aLess = ah < bh2 || (ah === bh2 && (oldLo >>> 0) < (bl >>> 0));
+        const takeA = funct === AmoFunct.MIN || funct === AmoFunct.MINU ? aLess : !aLess;
+        nl = takeA ? oldLo : bl; nh = takeA ? oldHi : bh;
+      }
+    }
+    i32[o >>> 2] = nl;
+    if (!word) i32[(o >>> 2) + 1] = nh;
+    ram.noteWrite(o, size);
+    xl[rd] = oldLo; xh[rd] = oldHi;
+    return true;
+  }
+
+  /** MRET (privileged spec §3.3.2). */
+  private mret(): void {
+    const c = this.csr;
+    let ms = c.mstatus;
+    const mpp = (ms >>> Mstatus.MPP_SHIFT) & 3;
+    ms = (ms & ~Mstatus.MIE) | ((ms & Mstatus.MPIE) ? Mstatus.MIE : 0);
+    ms |= Mstatus.MPIE;
+    ms &= ~Mstatus.MPP; // MPP := U
+    if (mpp !== Priv.M) ms &= ~Mstatus.MPRV;
+    c.mstatus = ms;
+    this.pc = toNumberS(c.mepcLo, c.mepcHi);
+    this.reservation = -1;
+    this.setPriv(mpp as Priv);
+  }
+
+  /** SRET (privileged spec §3.3.2). */
+  private sret(): void {
+    const c = this.csr;
+    let ms = c.mstatus;
+    const spp = (ms & Mstatus.SPP) ? Priv.S : Priv.U;
+    ms = (ms & ~Mstatus.SIE) | ((ms & Mstatus.SPIE) ? Mstatus.SIE : 0);
+    ms |= Mstatus.SPIE;
+    ms &= ~Mstatus.SPP;
+    ms &= ~Mstatus.MPRV; // SPP is never M
+    c.mstatus = ms;
+    this.pc = toNumberS(c.sepcLo, c.sepcHi);
+    this.reservation = -1;
+    this.setPriv(spp);
+  }
+
+  /** Called by the CSR file when a write changed something interrupts depend on. */
+  recheckInterrupts(): void {
+    this.interruptCheck = true;
+  }
+
+}
+
+/** Highest-priority interrupt in `bits`: MEI, MSI, MTI, SEI, SSI, STI, then the rest (§3.1.9). */
+function highestPriority(bits: number): number {
+  const order = [11, 3, 7, 9, 1, 5, 12, 10, 2, 6, 13];
+  for (const b of order) if (bits & (1 << b)) return b;
+  return 31 - Math.clz32(bits);
+}
+
+function shiftLeft(xl: Int32Array, xh: Int32Array, rd: number, lo: number, hi: number, sh: number): void {
+  if (sh === 0) { xl[rd] = lo; xh[rd] = hi; }
+  else if (sh < 32) { xh[rd] = (hi << sh) | (lo >>> (32 - sh)); xl[rd] = lo << sh; }
+  else { xh[rd] = lo << (sh - 32); xl[rd] = 0; }
+}
+
+function shiftRightLogical(xl: Int32Array, xh: Int32Array, rd: number, lo: number, hi: number, sh: number): void {
+  if (sh === 0) { xl[rd] = lo; xh[rd] = hi; }
+  else if (sh < 32) { xl[rd] = (lo >>> sh) | (hi << (32 - sh)); xh[rd] = hi >>> sh; }
+  else { xl[rd] = hi >>> (sh - 32); xh[rd] = 0; }
+}
+
+function shiftRightArith(xl: Int32Array, xh: Int32Array, rd: number, lo: number, hi: number, sh: number): void {
+  if (sh === 0) { xl[rd] = lo; xh[rd] = hi; }
+  else if (sh < 32) { xl[rd] = (lo >>> sh) | (hi << (32 - sh)); xh[rd] = hi >> sh; }
+  else { xl[rd] = hi >> (sh - 32); xh[rd] = hi >> 31; }
+}
+

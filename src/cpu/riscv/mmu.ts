@@ -1,0 +1,409 @@
+/**
+ * Address translation for one hart: Sv39/Sv48 page walks (privileged spec
+ * §4.3–4.5), physical memory protection (§3.7), and a software TLB.
+ *
+ * The TLB is direct-mapped and split by effective privilege (U, S, M) and
+ * access kind (read, write, execute), so a hit needs no permission check: an
+ * entry exists only where the access is allowed. Write entries are made only
+ * once the PTE's D bit is set. Entries are 4 KiB even for superpages. Each
+ * entry holds the page's offset in guest RAM (or -1 for I/O), which the
+ * interpreter uses on its inline fast path.
+ *
+ * Counters: TLB hits and misses, page walks, and page-walk memory references.
+ */
+import { Access, Cause, Mstatus, Priv } from './constants.js';
+import type { Hart } from './hart.js';
+import { r64 } from './int64.js';
+
+/** Entries per TLB context. */
+export const TLB_SIZE = 512;
+export const TLB_MASK = TLB_SIZE - 1;
+const CONTEXTS = 9; // {U, S, M} × {R, W, X}
+const TWO32 = 4294967296;
+const PA_LIMIT = 2 ** 56;
+
+const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_U = 16, PTE_A = 64, PTE_D = 128;
+
+/** One active PMP region, precomputed from pmpcfg/pmpaddr. */
+interface PmpRegion {
+  start: number;
+  end: number;
+  /** R=1, W=2, X=4. */
+  perm: number;
+  locked: boolean;
+}
+
+/** Statistics of translation. */
+export interface MmuStats {
+  tlbHits: number;
+  tlbMisses: number;
+  pageWalks: number;
+  walkMemoryRefs: number;
+  pageFaults: number;
+  tlbFlushes: number;
+}
+
+const ctxOf = (p: Priv): number => (p === Priv.M ? 2 : p);
+const faultCause = [Cause.LoadPageFault, Cause.StorePageFault, Cause.FetchPageFault];
+const accessCause = [Cause.LoadAccess, Cause.StoreAccess, Cause.FetchAccess];
+
+export class Mmu {
+  /** TLB tags: virtual page number (signed), NaN when empty. */
+  readonly tag = new Float64Array(CONTEXTS * TLB_SIZE).fill(NaN);
+  /** RAM offset of the page, or -1 when the page is not RAM. */
+  readonly ramOffset = new Float64Array(CONTEXTS * TLB_SIZE);
+  /** Physical address of the page. */
+  readonly phys = new Float64Array(CONTEXTS * TLB_SIZE);
+  /** Index of the first entry of the current data-read, data-write and fetch contexts. */
+  readBase = 0;
+  writeBase = 0;
+  fetchBase = 0;
+  /** Inline-path hit counter (the interpreter increments it). */
+  hits = 0;
+  misses = 0;
+  pageWalks = 0;
+  walkRefs = 0;
+  pageFaults = 0;
+  flushes = 0;
+  private hasSuperpages = false;
+
+  // satp, parsed
+  satpMode = 0;
+  satpRoot = 0;
+  // PMP
+  readonly pmpcfg = new Uint8Array(16);
+  readonly pmpaddrLo = new Int32Array(16);
+  readonly pmpaddrHi = new Int32Array(16);
+  private pmpRegions: PmpRegion[] = [];
+
+  constructor(private readonly hart: Hart) {
+    this.contextChanged();
+  }
+
+  /** A snapshot of the counters. */
+  stats(): MmuStats {
+    return {
+      tlbHits: this.hits, tlbMisses: this.misses, pageWalks: this.pageWalks,
+      walkMemoryRefs: this.walkRefs, pageFaults: this.pageFaults, tlbFlushes: this.flushes,
+    };
+  }
+
+  /** Effective privilege of data accesses (MPRV, §3.1.6.3). */
+  dataPriv(): Priv {
+    const h = this.hart;
+    const ms = h.csr.mstatus;
+    if (h.priv === Priv.M && (ms & Mstatus.MPRV) !== 0) return ((ms >>> Mstatus.MPP_SHIFT) & 3) as Priv;
+    return h.priv;
+  }
+
+  /** Recomputes the TLB contexts after a change of privilege, MPRV or MPP. */
+  contextChanged(): void {
+    const dp = ctxOf(this.dataPriv());
+    this.readBase = (dp * 3 + Access.Read) * TLB_SIZE;
+    this.writeBase = (dp * 3 + Access.Write) * TLB_SIZE;
+    this.fetchBase = (ctxOf(this.hart.priv) * 3 + Access.Execute) * TLB_SIZE;
+  }
+
+  /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes). */
+  flushAll(): void {
+    this.tag.fill(NaN);
+    this.hasSuperpages = false;
+    this.flushes++;
+  }
+
+  /** Drops translations of the page holding `va` (SFENCE.VMA rs1). */
+  flushPage(va: number): void {
+    if (this.hasSuperpages) { this.flushAll(); return; }
+    const vpn = Math.floor(va / 4096);
+    const idx = ((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE;
+    for (let c = 0; c < CONTEXTS; c++) {
+      const t = c * TLB_SIZE + idx;
+      if (this.tag[t] === vpn) this.tag[t] = NaN;
+    }
+    this.flushes++;
+  }
+
+  /** Parses a satp value (§4.1.11). Unsupported modes leave satp unchanged: returns false. */
+  setSatp(lo: number, hi: number): boolean {
+    const mode = hi >>> 28;
+    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
+    this.satpMode = mode;
+    this.satpRoot = ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096;
+    this.flushAll();
+    this.hart.dropFetchPage();
+    return true;
+  }
+
+  private translates(p: Priv): boolean {
+    return p !== Priv.M && this.satpMode !== 0;
+  }
+
+  /**
+   * Checks that (lo, hi) is a valid virtual address for the effective data
+   * privilege; raises a page fault (access fault in bare mode) and returns false if not.
+   */
+  checkCanonical(lo: number, hi: number, access: Access): boolean {
+    const p = access === Access.Execute ? this.hart.priv : this.dataPriv();
+    if (!this.translates(p)) return true;
+    const top = this.satpMode === 8 ? hi >> 6 : hi >> 15;
+    if (top === 0 || top === -1) return true;
+    this.pageFaults++;
+    this.hart.trap(faultCause[access], lo, hi);
+    return false;
+  }
+
+  /** Translates a data access at `va` for the effective data privilege. Returns the physical address or -1 (trap taken). */
+  translateData(va: number, access: Access, tval: number): number {
+    return this.lookup(va, access, this.dataPriv(), tval, false);
+  }
+
+  /** Translates at the current privilege (used for fetch). With `probe`, no trap is taken. */
+  translate(va: number, access: Access, probe: boolean): number {
+    const p = access === Access.Execute ? this.hart.priv : this.dataPriv();
+    return this.lookup(va, access, p, va, probe);
+  }
+
+  private lookup(va: number, access: Access, p: Priv, tval: number, probe: boolean): number {
+    const vpn = Math.floor(va / 4096);
+    const t = (ctxOf(p) * 3 + access) * TLB_SIZE + (((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE);
+    if (this.tag[t] === vpn) {
+      this.hits++;
+      return this.phys[t] + (va - vpn * 4096);
+    }
+    this.misses++;
+    let pa: number;
+    if (!this.translates(p)) {
+      if (va < 0 || va >= PA_LIMIT) {
+        if (!probe) this.raise(accessCause[access], tval);
+        return -1;
+      }
+      pa = va;
+    } else {
+      if (access === Access.Execute) {
+        // Fetch addresses are checked here (data addresses by checkCanonical).
+        const hi = Math.floor(va / TWO32);
+        const top = this.satpMode === 8 ? hi >> 6 : hi >> 15;
+        if (top !== 0 && top !== -1) {
+          if (!probe) { this.pageFaults++; this.raise(faultCause[access], tval); }
+          return -1;
+        }
+      }
+      pa = this.walk(va, access, p, tval, probe);
+      if (pa < 0) return -1;
+    }
+    if (!this.pmpAllows(pa, access, p)) {
+      if (!probe) this.raise(accessCause[access], tval);
+      return -1;
+    }
+    const pagePa = pa - (pa % 4096);
+    if (this.pmpUniform(pagePa)) {
+      const ram = this.hart.env.ram;
+      this.tag[t] = vpn;
+      this.phys[t] = pagePa;
+      this.ramOffset[t] = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
+    }
+    return pa;
+  }
+
+  private raise(cause: Cause, tval: number): void {
+    this.hart.trapAt(cause, tval);
+  }
+
+  /** The Sv39/Sv48 walk (§4.3.2). Returns the physical address or -1. */
+  private walk(va: number, access: Access, p: Priv, tval: number, probe: boolean): number {
+    this.pageWalks++;
+    const h = this.hart;
+    const ram = h.env.ram;
+    const levels = this.satpMode === 8 ? 3 : 4;
+    const hi = Math.floor(va / TWO32);
+    const lo = (va - hi * TWO32) >>> 0;
+    const vpn = [(lo >>> 12) & 511, (lo >>> 21) & 511, ((lo >>> 30) | (hi << 2)) & 511, (hi >>> 7) & 511];
+    let a = this.satpRoot;
+    const ms = h.csr.mstatus;
+    for (let i = levels - 1; i >= 0; i--) {
+      const pteAddr = a + vpn[i] * 8;
+      this.walkRefs++;
+      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+        if (!probe) this.raise(accessCause[access], tval);
+        return -1;
+      }
+      const o = pteAddr - ram.base;
+      const pteLo = ram.i32[o >>> 2];
+      const pteHi = ram.i32[(o >>> 2) + 1];
+      const fault = (): number => {
+        if (!probe) { this.pageFaults++; this.raise(faultCause[access], tval); }
+        return -1;
+      };
+      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0)) return fault();
+      // Bits 63:54 are reserved (Svnapot/Svpbmt are not implemented): must be zero.
+      if ((pteHi >>> 22) !== 0) return fault();
+      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
+      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+        // Non-leaf: D, A and U must be clear.
+        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return fault();
+        a = ppn * 4096;
+        continue;
+      }
+      // Leaf: permission checks (§4.3.1, §3.1.6.3).
+      if (access === Access.Execute) {
+        if ((pteLo & PTE_X) === 0) return fault();
+      } else if (access === Access.Read) {
+        if ((pteLo & PTE_R) === 0 && !((ms & Mstatus.MXR) !== 0 && (pteLo & PTE_X) !== 0)) return fault();
+      } else if ((pteLo & PTE_W) === 0) {
+        return fault();
+      }
+      if (p === Priv.U) {
+        if ((pteLo & PTE_U) === 0) return fault();
+      } else if ((pteLo & PTE_U) !== 0) {
+        if (access === Access.Execute || (ms & Mstatus.SUM) === 0) return fault();
+      }
+      // A misaligned superpage is a page fault.
+      const span = i === 0 ? 1 : 2 ** (9 * i);
+      if (ppn % span !== 0) return fault();
+      // Hardware A/D update (as QEMU does): set A, and D on writes.
+      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+      if ((pteLo & want) !== want) {
+        if (probe) return -1;
+        ram.i32[o >>> 2] = pteLo | want;
+        ram.noteWrite(o, 8);
+      }
+      if (i > 0) this.hasSuperpages = true;
+      const vpnLow = i === 0 ? 0 : i === 1 ? vpn[0] : i === 2 ? vpn[0] + vpn[1] * 512 : vpn[0] + vpn[1] * 512 + vpn[2] * 262144;
+      return (ppn + vpnLow) * 4096 + (lo & 0xfff);
+    }
+    if (!probe) { this.pageFaults++; this.raise(faultCause[access], tval); }
+    return -1;
+  }
+
+  // ---------------------------------------------------------------- PMP (§3.7)
+
+  /** Recomputes the PMP regions after a pmpcfg/pmpaddr write. */
+  pmpChanged(): void {
+    const regions: PmpRegion[] = [];
+    let prevTop = 0n;
+    for (let i = 0; i < 16; i++) {
+      const cfg = this.pmpcfg[i];
+      const addr = (BigInt(this.pmpaddrHi[i] >>> 0) << 32n) | BigInt(this.pmpaddrLo[i] >>> 0);
+      const mode = (cfg >>> 3) & 3;
+      const perm = cfg & 7;
+      const locked = (cfg & 0x80) !== 0;
+      let start = 0n, end = 0n;
+      if (mode === 1) { start = prevTop; end = addr << 2n; }
+      else if (mode === 2) { start = addr << 2n; end = start + 4n; }
+      else if (mode === 3) {
+        // NAPOT: trailing ones of pmpaddr give the size.
+        let ones = 0n;
+        while (ones < 64n && ((addr >> ones) & 1n) === 1n) ones++;
+        const size = 1n << (ones + 3n);
+        start = (addr & ~((1n << ones) - 1n)) << 2n;
+        end = start + size;
+      }
+      prevTop = addr << 2n;
+      if (mode !== 0 && end > start) {
+        const lim = BigInt(PA_LIMIT);
+        regions.push({ start: Number(start > lim ? lim : start), end: Number(end > lim ? lim : end), perm, locked });
+      } else if (mode !== 0) {
+        regions.push({ start: 0, end: 0, perm, locked });
+      }
+    }
+    this.pmpRegions = regions;
+    this.flushAll();
+    this.hart.dropFetchPage();
+  }
+
+  /** True when an access at `pa` by privilege `p` is allowed by PMP. */
+  pmpAllows(pa: number, access: Access, p: Priv): boolean {
+    const regions = this.pmpRegions;
+    // No active entry: everything is allowed (as QEMU does for a hart with no PMP rules set).
+    if (regions.length === 0) return true;
+    const bit = access === Access.Read ? 1 : access === Access.Write ? 2 : 4;
+    for (const r of regions) {
+      if (pa >= r.start && pa < r.end) {
+        if (p === Priv.M && !r.locked) return true;
+        return (r.perm & bit) !== 0;
+      }
+    }
+    return p === Priv.M;
+  }
+
+  /** True when every byte of the page at `pagePa` gets the same PMP decision (the page may be cached). */
+  private pmpUniform(pagePa: number): boolean {
+    const end = pagePa + 4096;
+    for (const r of this.pmpRegions) {
+      if ((r.start > pagePa && r.start < end) || (r.end > pagePa && r.end < end)) return false;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- physical access
+
+  /** Loads `size` bytes at physical `pa` into r64 (zero-extended). Raises a load access fault (tval `va`) on failure. */
+  physLoad(pa: number, size: number, va: number): boolean {
+    const ram = this.hart.env.ram;
+    if (pa >= ram.base && pa + size <= ram.end) {
+      const o = pa - ram.base;
+      const dv = ram.dv;
+      switch (size) {
+        case 1: r64.lo = ram.u8[o]; r64.hi = 0; break;
+        case 2: r64.lo = dv.getUint16(o, true); r64.hi = 0; break;
+        case 4: r64.lo = dv.getInt32(o, true); r64.hi = 0; break;
+        default: r64.lo = dv.getInt32(o, true); r64.hi = dv.getInt32(o + 4, true);
+      }
+      return true;
+    }
+    const bus = this.hart.env.bus;
+    this.hart.stats.mmioReads++;
+    if (size === 8) {
+      const l = bus.read(pa, 4), h = bus.read(pa + 4, 4);
+      if (l === undefined || h === undefined) { this.raise(Cause.LoadAccess, va); return false; }
+      r64.lo = l | 0; r64.hi = h | 0;
+      return true;
+    }
+    const v = bus.read(pa, size as 1 | 2 | 4);
+    if (v === undefined) { this.raise(Cause.LoadAccess, va); return false; }
+    r64.lo = v | 0; r64.hi = 0;
+    return true;
+  }
+
+  /** Stores the low `size` bytes of (vl, vh) at physical `pa`. Raises a store access fault on failure. */
+  physStore(pa: number, size: number, vl: number, vh: number, va: number): boolean {
+    const ram = this.hart.env.ram;
+    if (pa >= ram.base && pa + size <= ram.end) {
+      const o = pa - ram.base;
+      const dv = ram.dv;
+      switch (size) {
+        case 1: ram.u8[o] = vl; break;
+        case 2: dv.setUint16(o, vl & 0xffff, true); break;
+        case 4: dv.setInt32(o, vl, true); break;
+        default: dv.setInt32(o, vl, true); dv.setInt32(o + 4, vh, true);
+      }
+      ram.noteWrite(o, size);
+      return true;
+    }
+    const bus = this.hart.env.bus;
+    this.hart.stats.mmioWrites++;
+    let ok: boolean;
+    if (size === 8) ok = bus.write(pa, 4, vl >>> 0) && bus.write(pa + 4, 4, vh >>> 0);
+    else ok = bus.write(pa, size as 1 | 2 | 4, size === 4 ? vl >>> 0 : vl & (size === 1 ? 0xff : 0xffff));
+    if (!ok) { this.raise(Cause.StoreAccess, va); return false; }
+    return true;
+  }
+
+  /** Reads one byte (or -1 after raising a load access fault). */
+  physRead(pa: number, _size: 1, va: number): number {
+    return this.physLoad(pa, 1, va) ? r64.lo & 0xff : -1;
+  }
+
+  /** Writes one byte. */
+  physWrite(pa: number, _size: 1, b: number, _unused: number, va: number): boolean {
+    return this.physStore(pa, 1, b, 0, va);
+  }
+
+  /** Reads 16 bits of instruction memory at physical `pa`; -1 if nothing is there. */
+  fetch16(pa: number): number {
+    const ram = this.hart.env.ram;
+    if (pa >= ram.base && pa + 2 <= ram.end) return ram.u16[(pa - ram.base) >>> 1];
+    const v = this.hart.env.bus.read(pa, 2);
+    return v === undefined ? -1 : v;
+  }
+}
