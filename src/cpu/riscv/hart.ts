@@ -88,12 +88,10 @@ export class Hart {
   private fetchPage: DecodedPage | undefined;
   private readonly decoded = newDecoded();
   private readonly ram: GuestRam;
-  private readonly bus: MmioBus;
   private readonly cache: DecodeCache;
 
   constructor(readonly id: number, readonly env: HartEnvironment) {
     this.ram = env.ram;
-    this.bus = env.bus;
     this.cache = env.decodeCache;
     this.fpu = new FpUnit(this.xl, this.xh);
     this.csr = new CsrFile(this, env.time);
@@ -252,7 +250,7 @@ export class Hart {
     let reason = StopReason.Budget;
     const xl = this.xl, xh = this.xh;
     const ram = this.ram;
-    const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16, dv = ram.dv;
+    const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16;
     const dirty = ram.dirty.bits, codePages = ram.codePages;
     const mmu = this.mmu;
     const tlbTag = mmu.tag, tlbRam = mmu.ramOffset;

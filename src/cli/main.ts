@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+/**
+ * The `tsvisor` command line.
+ *
+ *   tsvisor run --bios fw_jump.elf --kernel u-boot.bin -m 256M --smp 2
+ *
+ * Flags follow QEMU's names where QEMU has one (-m, --smp, --bios, --kernel,
+ * --initrd, --append). Bad input gets one line on stderr and a non-zero exit.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { VirtMachine, DEFAULT_BIOS } from '../machine/virt.js';
+import { BootError } from '../machine/loader.js';
+import { UsageError, parseMemorySize, parseIntegerIn, parseChoice } from './options.js';
+import { openConsole } from './console.js';
+import { formatStats } from './stats.js';
+import { defaultGuest } from './default-guest.js';
+
+interface RunFlags {
+  bios: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  memory: string;
+  smp: string;
+  mmu: string;
+  console: string;
+  stats: boolean;
+}
+
+/** Runs a machine built from parsed flags; resolves with the process exit code. */
+async function runMachine(flags: RunFlags): Promise<number> {
+  const memory = parseMemorySize(flags.memory);
+  const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
+  const mmu = parseChoice(flags.mmu, '--mmu value', ['sv39', 'sv48'] as const);
+  const bios = flags.bios === 'none' ? null : flags.bios === 'default' ? DEFAULT_BIOS : flags.bios;
+  let quit: (() => void) | undefined;
+  const console = openConsole(flags.console, () => quit?.());
+  let machine: VirtMachine;
+  try {
+    machine = new VirtMachine({
+      memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu,
+    });
+  } catch (e) {
+    console.close();
+    throw e;
+  }
+  quit = () => machine.powerOff(0);
+  const t0 = performance.now();
+  const code = await machine.run();
+  const seconds = (performance.now() - t0) / 1000;
+  console.close();
+  if (flags.stats) process.stderr.write(formatStats(machine, seconds));
+  return code;
+}
+
+function addRunFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--bios <file>', "firmware image (ELF or raw), 'default' for Debian's OpenSBI fw_dynamic, or 'none'").default('default'))
+    .option('--kernel <file>', 'kernel image (ELF or raw), or the firmware payload')
+    .option('--initrd <file>', 'initial ramdisk')
+    .option('--append <cmdline>', 'kernel command line')
+    .addOption(new Option('-m, --memory <size>', 'guest RAM, e.g. 256M or 1G').default('256M'))
+    .addOption(new Option('--smp <n>', 'number of harts').default('1'))
+    .addOption(new Option('--mmu <mode>', 'largest translation mode advertised: sv39 or sv48').default('sv48'))
+    .addOption(new Option('--console <backend>', "UART backend: 'stdio', 'file:PATH' (output only) or 'null'").default('stdio'))
+    .option('--stats', 'print exit, trap, TLB and device counters when the guest stops', false);
+}
+
+/** Builds the command tree. */
+export function buildCli(): Command {
+  const program = new Command();
+  program
+    .name('tsvisor')
+    .description('A hackable virtual machine monitor: a RISC-V `virt` machine in TypeScript')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  addRunFlags(program.command('run').description('boot a guest on the virt board (QEMU-compatible flags)'))
+    .action(async (flags: RunFlags) => { process.exitCode = await runMachine(flags); });
+
+  program.command('boot-default')
+    .description('boot the default guest (Debian OpenSBI + U-Boot) on the terminal; Ctrl-A x quits')
+    .option('--smp <n>', 'number of harts', '1')
+    .option('--stats', 'print counters when the guest stops', false)
+    .action(async (flags: { smp: string; stats: boolean }) => {
+      const g = defaultGuest();
+      process.exitCode = await runMachine({
+        bios: g.bios, kernel: g.kernel, memory: '256M', smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats,
+      });
+    });
+  return program;
+}
+
+/** Entry point: parses argv and maps errors to one-line messages and exit codes. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`tsvisor: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (e instanceof BootError) {
+      process.stderr.write(`tsvisor: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`tsvisor: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 70;
+  }
+}
+
+await main(process.argv);

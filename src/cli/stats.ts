@@ -1,0 +1,31 @@
+/** Formatting of a machine's counters for the terminal. */
+import type { VirtMachine } from '../machine/virt.js';
+
+const CAUSES: Record<number, string> = {
+  0: 'misaligned fetch', 1: 'fetch access', 2: 'illegal instruction', 3: 'breakpoint', 4: 'misaligned load',
+  5: 'load access', 6: 'misaligned store', 7: 'store access', 8: 'ecall from U', 9: 'ecall from S',
+  11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
+};
+const IRQS: Record<number, string> = { 1: 'supervisor software', 3: 'machine software', 5: 'supervisor timer', 7: 'machine timer', 9: 'supervisor external', 11: 'machine external' };
+
+/** A multi-line report of every counter, ending with a newline. */
+export function formatStats(m: VirtMachine, seconds: number): string {
+  const lines: string[] = [];
+  const instret = m.instructionsRetired();
+  lines.push(`--- tsvisor statistics (${seconds.toFixed(2)} s wall) ---`);
+  lines.push(`instructions retired: ${instret}  (${(instret / seconds / 1e6).toFixed(1)} MIPS)`);
+  for (const h of m.harts) {
+    const s = h.stats;
+    const t = h.mmu.stats();
+    lines.push(`hart ${h.id}: instret ${s.instret}, exceptions ${s.exceptions}, interrupts ${s.interrupts}, wfi ${s.wfi}, mmio reads ${s.mmioReads}, writes ${s.mmioWrites}`);
+    s.exceptionsByCause.forEach((n, c) => { if (n) lines.push(`  exception ${CAUSES[c] ?? c}: ${n}`); });
+    s.interruptsByCause.forEach((n, c) => { if (n) lines.push(`  interrupt ${IRQS[c] ?? c}: ${n}`); });
+    const acc = t.tlbHits + t.tlbMisses;
+    lines.push(`  tlb: hits ${t.tlbHits}, misses ${t.tlbMisses} (${acc ? ((100 * t.tlbHits) / acc).toFixed(2) : '0'}% hit), page walks ${t.pageWalks}, walk memory refs ${t.walkMemoryRefs}, flushes ${t.tlbFlushes}`);
+  }
+  const d = m.decodeCache.stats;
+  lines.push(`decode cache: pages ${d.pagesDecoded}, instructions ${d.instructionsDecoded}, invalidations ${d.invalidations}`);
+  lines.push(`bus: unmapped reads ${m.bus.stats.unmappedReads}, unmapped writes ${m.bus.stats.unmappedWrites}`);
+  lines.push(`board: slices ${m.stats.slices}, sleeps ${m.stats.sleeps} (${m.stats.sleptMs.toFixed(0)} ms)`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,258 @@
+/**
+ * The QEMU-compatible RISC-V `virt` board: RAM at 0x80000000, the reset ROM,
+ * CLINT, PLIC, a 16550A UART, the sifive,test syscon, a goldfish RTC and
+ * eight virtio-mmio slots at the addresses QEMU uses (hw/riscv/virt.c), a
+ * generated device tree, and QEMU's boot protocol. It runs its harts
+ * round-robin in slices on the Node.js event loop.
+ */
+import { GuestRam } from '../memory/guest-memory.js';
+import { MmioBus } from '../devices/bus.js';
+import type { HartInterruptPins, MipBit } from '../devices/device.js';
+import { Hart, StopReason } from '../cpu/riscv/hart.js';
+import { DecodeCache } from '../cpu/riscv/decode-cache.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { Clint } from '../devices/clint.js';
+import { Plic } from '../devices/plic.js';
+import { Syscon } from '../devices/syscon.js';
+import { GoldfishRtc } from '../devices/goldfish-rtc.js';
+import { EmptyVirtioMmioSlot } from '../devices/virtio/mmio-empty.js';
+import type { CharBackend } from '../backends/char-backend.js';
+import { buildVirtFdt } from './virt-fdt.js';
+import { BootRom, NextMode } from './boot-rom.js';
+import { HostClock } from './host-clock.js';
+import { BootError, fdtAddress, initrdStart, kernelStartAfter, loadImageFile, readImage } from './loader.js';
+
+/** The `virt` memory map (QEMU 7.2 hw/riscv/virt.c, virt_memmap). */
+export const VirtMap = {
+  mrom: { base: 0x1000, size: 0xf000 },
+  test: { base: 0x100000, size: 0x1000 },
+  rtc: { base: 0x101000, size: 0x1000 },
+  clint: { base: 0x2000000, size: 0x10000 },
+  plic: { base: 0xc000000, size: 0x600000 },
+  uart0: { base: 0x10000000, size: 0x100 },
+  virtio: { base: 0x10001000, size: 0x1000, count: 8 },
+  dram: { base: 0x80000000 },
+} as const;
+
+/** Interrupt numbers on the PLIC. */
+export const VirtIrq = { virtio0: 1, uart0: 10, rtc: 11 } as const;
+
+/** Default firmware: Debian's OpenSBI (package `opensbi`). */
+export const DEFAULT_BIOS = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+
+/** How to build and boot the machine. */
+export interface VirtOptions {
+  /** Guest RAM in bytes. */
+  memory: number;
+  /** Number of harts. */
+  harts: number;
+  /** Firmware image (ELF or raw); `null` for none (the kernel runs in M-mode from the reset vector). */
+  bios: string | null;
+  /** Kernel image (ELF or raw), or a payload for the firmware. */
+  kernel?: string;
+  initrd?: string;
+  /** Kernel command line (/chosen/bootargs). */
+  append?: string;
+  /** The UART's host side. */
+  console: CharBackend;
+  /** Translation modes the harts advertise (mmu-type). */
+  mmu?: 'sv39' | 'sv48';
+  /** Instructions per hart per scheduling slice. */
+  slice?: number;
+}
+
+/** The ISA string advertised in the device tree. */
+export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
+
+/** Counters of the board, beyond each hart's. */
+export interface BoardStats {
+  slices: number;
+  sleeps: number;
+  sleptMs: number;
+}
+
+export class VirtMachine {
+  readonly ram: GuestRam;
+  readonly bus = new MmioBus();
+  readonly clock = new HostClock();
+  readonly decodeCache: DecodeCache;
+  readonly harts: Hart[] = [];
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly syscon: Syscon;
+  readonly rtc: GoldfishRtc;
+  readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0 };
+  /** Set when the guest powers off (its exit code) — run() then resolves. */
+  exitCode: number | undefined;
+  private resetRequested = false;
+  private wake: (() => void) | undefined;
+  private readonly slice: number;
+  private bootInfo: { start: number; fdt: number } = { start: 0, fdt: 0 };
+
+  constructor(readonly options: VirtOptions) {
+    const { memory, harts } = options;
+    if (!Number.isInteger(harts) || harts < 1 || harts > 64) throw new BootError(`invalid number of harts ${harts}: use 1 to 64`);
+    if (memory < 16 * 1048576 || memory % 4096 !== 0) throw new BootError('guest memory must be at least 16 MiB');
+    this.slice = options.slice ?? 20000;
+    this.ram = new GuestRam(VirtMap.dram.base, memory);
+    this.decodeCache = new DecodeCache(this.ram);
+    const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache };
+    for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
+
+    const pins: HartInterruptPins = {
+      set: (hartId: number, bit: MipBit, level: boolean) => {
+        const h = this.harts[hartId];
+        if (h !== undefined) h.csr.setPin(bit, level);
+        if (level) this.wake?.();
+      },
+    };
+    this.clint = new Clint(harts, this.clock, pins);
+    this.plic = new Plic(harts, pins);
+    this.uart = new Uart16550(this.plic.line(VirtIrq.uart0), options.console);
+    this.syscon = new Syscon({
+      powerOff: (code: number) => this.powerOff(code),
+      reset: () => { this.resetRequested = true; for (const h of this.harts) h.requestStop(); },
+    });
+    this.rtc = new GoldfishRtc(this.plic.line(VirtIrq.rtc));
+    options.console.onInput(() => this.wake?.());
+
+    this.bus.map(VirtMap.test.base, VirtMap.test.size, this.syscon);
+    this.bus.map(VirtMap.rtc.base, VirtMap.rtc.size, this.rtc);
+    this.bus.map(VirtMap.clint.base, VirtMap.clint.size, this.clint);
+    this.bus.map(VirtMap.plic.base, VirtMap.plic.size, this.plic);
+    this.bus.map(VirtMap.uart0.base, VirtMap.uart0.size, this.uart);
+    for (let i = 0; i < VirtMap.virtio.count; i++) {
+      this.bus.map(VirtMap.virtio.base + i * VirtMap.virtio.size, VirtMap.virtio.size, new EmptyVirtioMmioSlot(`virtio-mmio${i}`));
+    }
+    this.boot();
+  }
+
+  /** Loads the images, builds the device tree and the reset ROM, and resets the harts. */
+  private boot(): void {
+    const o = this.options;
+    const ram = this.ram;
+    let start: number;
+    let nextAddr = 0;
+    let nextMode = NextMode.S;
+    let kernelStart: number;
+    if (o.bios !== null) {
+      const fw = loadImageFile(ram, o.bios, ram.base, 'firmware');
+      start = fw.elf ? fw.entry : ram.base;
+      kernelStart = kernelStartAfter(fw.end);
+    } else {
+      if (o.kernel === undefined) throw new BootError('no firmware and no kernel: give --kernel, or a --bios');
+      start = 0;
+      kernelStart = ram.base;
+    }
+    let initrd: { start: number; end: number } | undefined;
+    if (o.kernel !== undefined) {
+      const k = loadImageFile(ram, o.kernel, kernelStart, 'kernel');
+      nextAddr = k.elf ? k.entry : kernelStart;
+      if (o.bios === null) { start = nextAddr; nextMode = NextMode.M; }
+      if (o.initrd !== undefined) {
+        const data = readImage(o.initrd, 'initrd');
+        const at = initrdStart(ram, kernelStart);
+        if (!ram.contains(at, data.length)) {
+          throw new BootError(`initrd '${o.initrd}' (${data.length} bytes) does not fit in RAM at 0x${at.toString(16)}; give the guest more memory with -m`);
+        }
+        ram.write(at, data);
+        initrd = { start: at, end: at + data.length };
+      }
+    } else if (o.initrd !== undefined) {
+      throw new BootError('--initrd needs a --kernel');
+    }
+    const fdt = buildVirtFdt({
+      harts: this.harts.length,
+      ramBase: ram.base,
+      ramSize: ram.size,
+      isa: ISA_STRING,
+      mmuType: o.mmu === 'sv48' ? 'riscv,sv48' : 'riscv,sv39',
+      bootargs: o.append,
+      initrd,
+      virtioSlots: VirtMap.virtio.count,
+    });
+    const fdtAt = fdtAddress(ram, fdt.length);
+    ram.write(fdtAt, fdt);
+    const rom = new BootRom(VirtMap.mrom.size, { startAddress: start, fdtAddress: fdtAt, nextAddress: nextAddr, nextMode });
+    if (this.bus.find(VirtMap.mrom.base) === undefined) this.bus.map(VirtMap.mrom.base, VirtMap.mrom.size, rom);
+    else (this.bus.find(VirtMap.mrom.base)!.device as BootRom).bytes.set(rom.bytes);
+    this.bootInfo = { start, fdt: fdtAt };
+    for (const h of this.harts) h.reset(VirtMap.mrom.base);
+  }
+
+  /** Where the firmware (or kernel) starts and where the device tree is. */
+  get bootAddresses(): { start: number; fdt: number } {
+    return this.bootInfo;
+  }
+
+  /** Ends the run with `exitCode` (from the syscon, or the user quitting). */
+  powerOff(exitCode: number): void {
+    if (this.exitCode === undefined) this.exitCode = exitCode;
+    for (const h of this.harts) h.requestStop();
+    this.wake?.();
+  }
+
+  /**
+   * Runs the machine until it powers off; resolves with the guest's exit code.
+   * Yields to the event loop every few milliseconds so host I/O keeps flowing.
+   */
+  async run(): Promise<number> {
+    while (this.exitCode === undefined) {
+      const sliceEnd = performance.now() + 10;
+      let allWaiting = false;
+      while (this.exitCode === undefined) {
+        allWaiting = this.runSlice();
+        if (this.resetRequested) this.doReset();
+        if (allWaiting || performance.now() >= sliceEnd) break;
+      }
+      if (this.exitCode !== undefined) break;
+      if (allWaiting) await this.sleepUntilEvent();
+      else await new Promise<void>((r) => setImmediate(r));
+    }
+    return this.exitCode;
+  }
+
+  /** Runs every hart for one slice; returns true when all of them wait for an interrupt. */
+  runSlice(): boolean {
+    let allWaiting = true;
+    const now = this.clock.now();
+    this.clint.poll(now);
+    for (const h of this.harts) {
+      const r = h.run(this.slice);
+      if (r !== StopReason.Wfi) allWaiting = false;
+      if (this.exitCode !== undefined) return false;
+    }
+    this.stats.slices++;
+    return allWaiting;
+  }
+
+  /** Sleeps until the next timer deadline or until a device raises an interrupt. */
+  private async sleepUntilEvent(): Promise<void> {
+    const now = this.clock.now();
+    let deadline = this.clint.poll(now) + now;
+    for (const h of this.harts) deadline = Math.min(deadline, h.csr.timerDeadline());
+    const ms = Math.max(0, Math.min(50, this.clock.msUntil(deadline)));
+    if (ms <= 0.05) return;
+    this.stats.sleeps++;
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+    });
+    this.stats.sleptMs += performance.now() - t0;
+  }
+
+  private doReset(): void {
+    this.resetRequested = false;
+    this.ram.u8.fill(0);
+    this.boot();
+  }
+
+  /** Instructions retired by all harts. */
+  instructionsRetired(): number {
+    let n = 0;
+    for (const h of this.harts) n += h.stats.instret;
+    return n;
+  }
+}
