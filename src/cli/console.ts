@@ -1,0 +1,21 @@
+/** Chooses the UART's host backend from the --console flag. */
+import { createWriteStream } from 'node:fs';
+import type { CharBackend } from '../backends/char-backend.js';
+import { TerminalBackend } from '../backends/terminal.js';
+import { StreamCharBackend } from '../backends/stream-char.js';
+import { UsageError } from './options.js';
+
+/** Opens `stdio`, `file:PATH` or `null`. `onQuit` runs on Ctrl-A x. */
+export function openConsole(spec: string, onQuit: () => void): CharBackend {
+  if (spec === 'stdio') {
+    if (process.stdin.isTTY) return new TerminalBackend(onQuit);
+    return new StreamCharBackend(process.stdin, process.stdout);
+  }
+  if (spec === 'null') return new StreamCharBackend(null, null);
+  if (spec.startsWith('file:') && spec.length > 5) {
+    const out = createWriteStream(spec.slice(5));
+    out.on('error', (e) => process.stderr.write(`tsvisor: console file: ${e.message}\n`));
+    return new StreamCharBackend(null, out);
+  }
+  throw new UsageError(`invalid --console value '${spec}': expected stdio, file:PATH or null`);
+}
