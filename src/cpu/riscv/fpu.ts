@@ -662,7 +662,8 @@ export class FpUnit {
   private divD(rd: number, rs1: number, rs2: number, rm: number): void {
     const a = this.f64[rs1], b = this.f64[rs2];
     const q = a / b, aq = Math.abs(q), aa = Math.abs(a), ab = Math.abs(b);
-    if (aq >= TINY_RES && aq <= BIG_DIV && aa >= TINY_RES && ab >= TINY_RES && ab <= BIG_DIV) {
+    // q*b ~ a, so bounding a too keeps Dekker's product of q and b clear of overflow.
+    if (aq >= TINY_RES && aq <= BIG_DIV && aa >= TINY_RES && aa <= BIG_SUM && ab >= TINY_RES && ab <= BIG_DIV) {
       // q is exact iff the remainder a - q*b is 0; a - fl(q*b) is exact (Sterbenz).
       const p = q * b;
       if (a - p === mulErr(q, b, p)) { this.f64[rd] = q; return; }
