@@ -33,8 +33,9 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
   const mmu = parseChoice(flags.mmu, '--mmu value', ['sv39', 'sv48'] as const);
   const bios = flags.bios === 'none' ? null : flags.bios === 'default' ? DEFAULT_BIOS : flags.bios;
-  let quit: (() => void) | undefined;
-  const console = openConsole(flags.console, () => quit?.());
+  // The console exists before the machine; Ctrl-A x reaches the machine through this holder.
+  const quit: { machine?: VirtMachine } = {};
+  const console = openConsole(flags.console, () => quit.machine?.powerOff(0));
   let machine: VirtMachine;
   try {
     machine = new VirtMachine({
@@ -44,7 +45,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
     console.close();
     throw e;
   }
-  quit = () => machine.powerOff(0);
+  quit.machine = machine;
   const t0 = performance.now();
   const code = await machine.run();
   const seconds = (performance.now() - t0) / 1000;

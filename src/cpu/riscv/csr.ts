@@ -114,8 +114,9 @@ export class CsrFile {
 
   /** Updates the Sstc comparator output (STIP). */
   updateTimers(): void {
-    if (!this.sstc) { this.stipTimer = 0; return; }
-    this.stipTimer = this.time.now() >= this.stimecmp ? STIP : 0;
+    const before = this.stipTimer;
+    this.stipTimer = this.sstc && this.time.now() >= this.stimecmp ? STIP : 0;
+    if (this.stipTimer !== before) this.hart.recheckInterrupts();
   }
 
   /** The time (in ticks) at which the hart's own timer (Sstc) fires, or Infinity. */

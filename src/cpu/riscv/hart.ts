@@ -258,6 +258,7 @@ export class Hart {
     const fpu = this.fpu;
     const csr = this.csr;
     this.stopRequested = false;
+    csr.updateTimers();
     if (this.waiting) {
       this.csr.updateTimers();
       if (!this.hasWakeup()) return StopReason.Wfi;
@@ -676,7 +677,7 @@ export class Hart {
       r64.lo = vl | 0; r64.hi = vh | 0;
       return true;
     }
-    const pa = this.mmu.translateData(va, Access.Read, va);
+    const pa = this.mmu.translateData(va, Access.Read, va, size);
     if (pa < 0) return false;
     return this.mmu.physLoad(pa, size, va);
   }
@@ -698,7 +699,7 @@ export class Hart {
       }
       return true;
     }
-    const pa = this.mmu.translateData(va, Access.Write, va);
+    const pa = this.mmu.translateData(va, Access.Write, va, size);
     if (pa < 0) return false;
     return this.mmu.physStore(pa, size, vl, vh, va);
   }
@@ -717,7 +718,7 @@ export class Hart {
     }
     if (!this.mmu.checkCanonical(xl[rs1], xh[rs1], isLoadOnly ? Access.Read : Access.Write)) return false;
     // AMOs and SC need write permission; faults on them are store/AMO faults.
-    const pa = this.mmu.translateData(va, isLoadOnly ? Access.Read : Access.Write, va);
+    const pa = this.mmu.translateData(va, isLoadOnly ? Access.Read : Access.Write, va, size);
     if (pa < 0) return false;
     const ram = this.ram;
     if (pa < ram.base || pa + size > ram.end) {

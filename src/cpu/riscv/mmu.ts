@@ -153,8 +153,8 @@ export class Mmu {
   }
 
   /** Translates a data access at `va` for the effective data privilege. Returns the physical address or -1 (trap taken). */
-  translateData(va: number, access: Access, tval: number): number {
-    return this.lookup(va, access, this.dataPriv(), tval, false);
+  translateData(va: number, access: Access, tval: number, size = 1): number {
+    return this.lookup(va, access, this.dataPriv(), tval, false, size);
   }
 
   /** Translates at the current privilege (used for fetch). With `probe`, no trap is taken. */
@@ -163,7 +163,7 @@ export class Mmu {
     return this.lookup(va, access, p, va, probe);
   }
 
-  private lookup(va: number, access: Access, p: Priv, tval: number, probe: boolean): number {
+  private lookup(va: number, access: Access, p: Priv, tval: number, probe: boolean, size = 1): number {
     const vpn = Math.floor(va / 4096);
     const t = (ctxOf(p) * 3 + access) * TLB_SIZE + (((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE);
     if (this.tag[t] === vpn) {
@@ -191,7 +191,7 @@ export class Mmu {
       pa = this.walk(va, access, p, tval, probe);
       if (pa < 0) return -1;
     }
-    if (!this.pmpAllows(pa, access, p)) {
+    if (!this.pmpAllows(pa, access, p, size)) {
       if (!probe) this.raise(accessCause[access], tval);
       return -1;
     }
@@ -311,14 +311,20 @@ export class Mmu {
     this.hart.dropFetchPage();
   }
 
-  /** True when an access at `pa` by privilege `p` is allowed by PMP. */
-  pmpAllows(pa: number, access: Access, p: Priv): boolean {
+  /**
+   * True when an access of `size` bytes at `pa` by privilege `p` is allowed
+   * by PMP (§3.7.1): the lowest-numbered entry matching any byte decides, and
+   * an entry that matches only some of the bytes makes the access fail.
+   */
+  pmpAllows(pa: number, access: Access, p: Priv, size = 1): boolean {
     const regions = this.pmpRegions;
     // No active entry: everything is allowed (as QEMU does for a hart with no PMP rules set).
     if (regions.length === 0) return true;
     const bit = access === Access.Read ? 1 : access === Access.Write ? 2 : 4;
+    const end = pa + size;
     for (const r of regions) {
-      if (pa >= r.start && pa < r.end) {
+      if (pa < r.end && end > r.start) {
+        if (pa < r.start || end > r.end) return false;
         if (p === Priv.M && !r.locked) return true;
         return (r.perm & bit) !== 0;
       }

@@ -1,0 +1,34 @@
+/**
+ * The project's ISA test programs (guests/isa), each run on the virt board
+ * with no firmware: a program reports pass (exit 0) or the failing check's
+ * number through the sifive,test device, and prints details on the UART.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtMachine } from './virt.js';
+import { BufferCharBackend } from '../backends/buffer-char.js';
+import { buildGuestPrograms, haveCrossCompiler } from '../testing/guest-programs.js';
+
+const skip = haveCrossCompiler() ? false : 'riscv64-unknown-elf-gcc is missing (apt-get install gcc-riscv64-unknown-elf)';
+const programs = skip ? { isa: [] } : buildGuestPrograms();
+
+test('the ISA test suite has programs for every area', { skip }, () => {
+  const names = programs.isa.map((p) => p.name);
+  for (const n of ['rv64i', 'rv64m', 'rv64a', 'rv64fd', 'rvc', 'zicsr', 'traps', 'mmu', 'pmp']) {
+    assert.ok(names.includes(n), `missing ISA program ${n} (have ${names.join(', ')})`);
+  }
+});
+
+for (const p of programs.isa) {
+  for (const harts of [1, 2]) {
+    test(`ISA ${p.name} passes (${harts} hart${harts > 1 ? 's' : ''})`, { skip, timeout: 180_000 }, async () => {
+      const con = new BufferCharBackend();
+      const m = new VirtMachine({ memory: 128 * 1048576, harts, bios: null, kernel: p.elf, console: con });
+      const timer = setTimeout(() => m.powerOff(124), 150_000);
+      const code = await m.run();
+      clearTimeout(timer);
+      assert.equal(code, 0, `${p.name} failed with code ${code}; console:\n${con.output.slice(-3000)}`);
+      assert.match(con.output, /PASS/);
+    });
+  }
+}
