@@ -1,0 +1,87 @@
+/**
+ * `npm run bench`: the same bare-metal compute programs on tsvisor and on
+ * QEMU (qemu-system-riscv64, TCG) in one run. Prints a table with MIPS and
+ * the tsvisor/QEMU ratio and writes bench/results/latest.json.
+ *
+ * Both run the identical ELF with no firmware. Instruction counts come from
+ * tsvisor's retired-instruction counter (the programs are deterministic, so
+ * QEMU executes the same count); QEMU's time is its wall time minus its
+ * start-up time, measured on a trivial program in the same run.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VirtMachine } from '../src/machine/virt.js';
+import { BufferCharBackend } from '../src/backends/buffer-char.js';
+import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/testing/guest-programs.js';
+
+interface Row {
+  workload: string;
+  instructions: number;
+  tsvisorSeconds: number;
+  tsvisorMips: number;
+  qemuSeconds: number | null;
+  qemuMips: number | null;
+  /** tsvisor speed as a fraction of QEMU's (1 = as fast). */
+  ratio: number | null;
+  checksumOk: boolean;
+}
+
+async function runTsvisor(p: GuestProgram): Promise<{ seconds: number; instructions: number; ok: boolean; output: string }> {
+  const con = new BufferCharBackend();
+  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: null, kernel: p.elf, console: con });
+  const t0 = performance.now();
+  const code = await m.run();
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, instructions: m.instructionsRetired(), ok: code === 0, output: con.output };
+}
+
+function runQemu(elf: string): { seconds: number; ok: boolean } | null {
+  const t0 = performance.now();
+  const r = spawnSync('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-bios', 'none', '-nographic', '-kernel', elf],
+    { encoding: 'utf8', timeout: 300_000, input: '' });
+  if (r.error !== undefined) return null;
+  return { seconds: (performance.now() - t0) / 1000, ok: r.status === 0 };
+}
+
+function fmt(n: number | null, digits = 1): string {
+  return n === null ? 'n/a' : n.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const programs = buildGuestPrograms();
+  const tiny = programs.isa.find((p) => p.name === 'rvc');
+  const qemuStartup = tiny !== undefined ? runQemu(tiny.elf)?.seconds ?? 0 : 0;
+  const rows: Row[] = [];
+  for (const p of programs.bench) {
+    // One warm-up run lets V8 optimize the interpreter, as a long-running VM would be.
+    await runTsvisor(p);
+    const t = await runTsvisor(p);
+    const q = runQemu(p.elf);
+    const qSeconds = q === null ? null : Math.max(0.001, q.seconds - qemuStartup);
+    const tsvisorMips = t.instructions / t.seconds / 1e6;
+    const qemuMips = qSeconds === null ? null : t.instructions / qSeconds / 1e6;
+    rows.push({
+      workload: p.name, instructions: t.instructions, tsvisorSeconds: t.seconds, tsvisorMips,
+      qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : tsvisorMips / qemuMips,
+      checksumOk: t.ok && (q === null || q.ok),
+    });
+    process.stderr.write(`bench: ${p.name} done\n`);
+  }
+  const header = ['workload', 'instructions', 'tsvisor s', 'tsvisor MIPS', 'qemu s', 'qemu MIPS', 'tsvisor/qemu', 'checksum'];
+  const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.tsvisorSeconds, 2), fmt(r.tsvisorMips), fmt(r.qemuSeconds, 2),
+    fmt(r.qemuMips), r.ratio === null ? 'n/a' : `${r.ratio.toFixed(3)}x`, r.checksumOk ? 'ok' : 'WRONG']);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const out = [header, ...lines].map((l) => l.map((c, i) => c.padStart(widths[i])).join('  '));
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  process.stdout.write(`tsvisor interpreter vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
+  process.stdout.write(out.join('\n') + '\n');
+  const dir = join(repoRoot(), 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const result = { date: new Date().toISOString(), engine: 'interpreter', node: process.version, qemuStartupSeconds: qemuStartup, rows };
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(`wrote ${join(dir, 'latest.json')}\n`);
+  if (rows.some((r) => !r.checksumOk)) process.exitCode = 1;
+}
+
+await main();
