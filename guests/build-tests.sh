@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Build tsvisor's own bare-metal ISA test and benchmark programs.
+#
+# Output: ${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}/baremetal-<hash>/
+#   manifest.json, isa/<name>.elf, bench/<name>.elf (+ .dump disassemblies)
+# <hash> covers the sources, this script and the compiler version; an existing
+# complete output directory is reused. Progress goes to stderr; the output
+# directory is printed as the last line of stdout.
+#
+# Environment: RISCV_PREFIX (default riscv64-unknown-elf-), TSVISOR_CACHE,
+# TSVISOR_REBUILD=1 to force a rebuild.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+prefix="${RISCV_PREFIX:-riscv64-unknown-elf-}"
+CC="${prefix}gcc"
+OBJDUMP="${prefix}objdump"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'build-tests.sh: error: %s\n' "$*" >&2; exit 1; }
+
+if ! command -v "$CC" >/dev/null 2>&1; then
+    die "$CC not found. Install the bare-metal RISC-V cross compiler: apt-get install gcc-riscv64-unknown-elf (Debian package gcc-riscv64-unknown-elf)"
+fi
+command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (Debian package coreutils)"
+
+libdir="$here/lib"
+isadir="$here/isa"
+benchdir="$here/bench"
+
+# Programs: every <dir>/<name>.c is a program; <dir>/<name>.S, if present, is
+# linked into it as well. Listed in a natural order (simplest first), then
+# any others alphabetically.
+list_programs() { # dir preferred-order...
+    local d="$1" f n
+    shift
+    for n in "$@"; do
+        [ -f "$d/$n.c" ] && echo "$n"
+    done
+    for f in "$d"/*.c; do
+        [ -e "$f" ] || continue
+        n="$(basename "$f" .c)"
+        case " $* " in *" $n "*) continue ;; esac
+        echo "$n"
+    done | LC_ALL=C sort
+}
+mapfile -t isa_progs < <(list_programs "$isadir" rv64i rv64m rv64a rv64fd rvc zicsr traps mmu pmp)
+mapfile -t bench_progs < <(list_programs "$benchdir" int mem branch fp)
+[ "${#isa_progs[@]}" -gt 0 ] || die "no ISA test sources in $isadir"
+
+# ---------------------------------------------------------------- hash
+cc_version="$("$CC" --version | head -n1)"
+hash="$(
+    {
+        printf 'cc:%s\n' "$cc_version"
+        printf 'script:'
+        sha256sum <"${BASH_SOURCE[0]}"
+        (cd "$here" && find lib isa bench -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.ld' \) -print |
+            LC_ALL=C sort | while IFS= read -r f; do
+                printf '%s:' "$f"
+                sha256sum <"$f"
+            done)
+    } | sha256sum | cut -c1-16
+)"
+
+cache="${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}"
+out="$cache/baremetal-$hash"
+
+if [ -f "$out/manifest.json" ] && [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
+    complete=1
+    for p in "${isa_progs[@]}"; do [ -f "$out/isa/$p.elf" ] || complete=0; done
+    for p in "${bench_progs[@]}"; do [ -f "$out/bench/$p.elf" ] || complete=0; done
+    if [ "$complete" = 1 ]; then
+        log "bare-metal programs up to date: $out"
+        printf '%s\n' "$out"
+        exit 0
+    fi
+fi
+
+mkdir -p "$cache"
+tmp="$(mktemp -d "$cache/.baremetal-$hash.XXXXXX")"
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/isa" "$tmp/bench" "$tmp/obj"
+
+common=(-march=rv64gc -mabi=lp64d -mcmodel=medany -mno-relax -fno-pic -fno-common
+    -nostdlib -nostartfiles -g -Wall -Wextra -Werror=implicit-function-declaration -I"$libdir")
+isa_cflags=("${common[@]}" -O2 -ffreestanding -fno-builtin)
+bench_cflags=("${common[@]}" -O2 -ffp-contract=off -fno-math-errno -fno-tree-loop-distribute-patterns)
+ldflags=(-static -T "$libdir/link.ld" -Wl,--no-relax -Wl,--build-id=none)
+ld_help="$("$CC" -Wl,--help 2>/dev/null || true)"
+if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
+    ldflags+=(-Wl,--no-warn-rwx-segments)
+fi
+
+log "building bare-metal programs with $cc_version"
+"$CC" "${isa_cflags[@]}" -c "$libdir/crt.S" -o "$tmp/obj/crt.o"
+"$CC" "${isa_cflags[@]}" -fno-tree-loop-distribute-patterns -c "$libdir/runtime.c" -o "$tmp/obj/runtime.o"
+
+build_prog() { # kind name cflags...
+    local kind="$1" name="$2"
+    shift 2
+    local srcdir="$here/$kind"
+    local srcs=("$srcdir/$name.c")
+    [ -f "$srcdir/$name.S" ] && srcs+=("$srcdir/$name.S")
+    log "  CC $kind/$name"
+    "$CC" "$@" "${ldflags[@]}" "$tmp/obj/crt.o" "$tmp/obj/runtime.o" "${srcs[@]}" -lgcc \
+        -o "$tmp/$kind/$name.elf"
+    "$OBJDUMP" -d "$tmp/$kind/$name.elf" >"$tmp/$kind/$name.dump" 2>/dev/null || true
+}
+
+for p in "${isa_progs[@]}"; do build_prog isa "$p" "${isa_cflags[@]}"; done
+for p in "${bench_progs[@]}"; do build_prog bench "$p" "${bench_cflags[@]}"; done
+
+# ---------------------------------------------------------------- manifest
+json_list() { # kind names...
+    local kind="$1" sep="" p
+    shift
+    printf '['
+    for p in "$@"; do
+        printf '%s\n    {"name": "%s", "elf": "%s/%s.elf"}' "$sep" "$p" "$kind" "$p"
+        sep=","
+    done
+    [ "$#" -gt 0 ] && printf '\n  '
+    printf ']'
+}
+{
+    printf '{\n  "isa": '
+    json_list isa "${isa_progs[@]}"
+    printf ',\n  "bench": '
+    json_list bench "${bench_progs[@]}"
+    printf '\n}\n'
+} >"$tmp/manifest.json"
+rm -rf "$tmp/obj"
+
+if [ -e "$out" ]; then
+    rm -rf "$out"
+fi
+mv -T "$tmp" "$out"
+trap - EXIT
+log "built $((${#isa_progs[@]} + ${#bench_progs[@]})) programs into $out"
+printf '%s\n' "$out"
