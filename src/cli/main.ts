@@ -50,6 +50,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const code = await machine.run();
   const seconds = (performance.now() - t0) / 1000;
   console.close();
+  if (machine.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${machine.internalError}\n`);
   if (flags.stats) process.stderr.write(formatStats(machine, seconds));
   return code;
 }

@@ -85,6 +85,8 @@ export class VirtMachine {
   readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0 };
   /** Set when the guest powers off (its exit code) — run() then resolves. */
   exitCode: number | undefined;
+  /** Set when the machine stopped because of an internal error in tsvisor (exit code 70). */
+  internalError: string | undefined;
   private resetRequested = false;
   private wake: (() => void) | undefined;
   private readonly slice: number;
@@ -219,7 +221,15 @@ export class VirtMachine {
     const now = this.clock.now();
     this.clint.poll(now);
     for (const h of this.harts) {
-      const r = h.run(this.slice);
+      let r: StopReason;
+      try {
+        r = h.run(this.slice);
+      } catch (e) {
+        // A fault in tsvisor itself (never the guest's doing): stop this VM with a clear report.
+        this.internalError = `hart ${h.id} at pc 0x${h.pc.toString(16)}: ${(e as Error).stack ?? String(e)}`;
+        this.powerOff(70);
+        return false;
+      }
       if (r !== StopReason.Wfi) allWaiting = false;
       if (this.exitCode !== undefined) return false;
     }
