@@ -14,6 +14,7 @@ export function formatStats(m: VirtMachine, seconds: number): string {
   const instret = m.instructionsRetired();
   lines.push(`--- tsvisor statistics (${seconds.toFixed(2)} s wall) ---`);
   lines.push(`instructions retired: ${instret}  (${(instret / seconds / 1e6).toFixed(1)} MIPS)`);
+  if (m.bootMarkerMs !== undefined) lines.push(`boot to init: ${(m.bootMarkerMs / 1000).toFixed(3)} s`);
   for (const h of m.harts) {
     const s = h.stats;
     const t = h.mmu.stats();

@@ -59,7 +59,12 @@ export interface VirtOptions {
   mmu?: 'sv39' | 'sv48';
   /** Instructions per hart per scheduling slice. */
   slice?: number;
+  /** Console text whose first appearance is timed as "boot to init" (see {@link INIT_MARKER}). */
+  bootMarker?: string;
 }
+
+/** The line the project's guest /init prints first; the board times boot-to-init by it. */
+export const INIT_MARKER = 'tsvisor-init: reached init';
 
 /** The ISA string advertised in the device tree. */
 export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
@@ -91,6 +96,9 @@ export class VirtMachine {
   private wake: (() => void) | undefined;
   private readonly slice: number;
   private bootInfo: { start: number; fdt: number } = { start: 0, fdt: 0 };
+  /** Milliseconds from run() to the first appearance of the boot marker on the console. */
+  bootMarkerMs: number | undefined;
+  private runStartedAt = 0;
 
   constructor(readonly options: VirtOptions) {
     const { memory, harts } = options;
@@ -111,7 +119,7 @@ export class VirtMachine {
     };
     this.clint = new Clint(harts, this.clock, pins);
     this.plic = new Plic(harts, pins);
-    this.uart = new Uart16550(this.plic.line(VirtIrq.uart0), options.console);
+    this.uart = new Uart16550(this.plic.line(VirtIrq.uart0), this.watchMarker(options.console, options.bootMarker ?? INIT_MARKER));
     this.syscon = new Syscon({
       powerOff: (code: number) => this.powerOff(code),
       reset: () => { this.resetRequested = true; for (const h of this.harts) h.requestStop(); },
@@ -128,6 +136,21 @@ export class VirtMachine {
       this.bus.map(VirtMap.virtio.base + i * VirtMap.virtio.size, VirtMap.virtio.size, new EmptyVirtioMmioSlot(`virtio-mmio${i}`));
     }
     this.boot();
+  }
+
+  /** Wraps the console so the first appearance of `marker` in the output is timed. */
+  private watchMarker(backend: CharBackend, marker: string): CharBackend {
+    let tail = '';
+    return {
+      write: (data: Uint8Array) => {
+        backend.write(data);
+        if (this.bootMarkerMs !== undefined) return;
+        tail = (tail + Buffer.from(data).toString('latin1')).slice(-(marker.length + 64));
+        if (tail.includes(marker)) this.bootMarkerMs = performance.now() - this.runStartedAt;
+      },
+      onInput: (handler) => backend.onInput(handler),
+      close: () => backend.close(),
+    };
   }
 
   /** Loads the images, builds the device tree and the reset ROM, and resets the harts. */
@@ -200,6 +223,7 @@ export class VirtMachine {
    * Yields to the event loop every few milliseconds so host I/O keeps flowing.
    */
   async run(): Promise<number> {
+    this.runStartedAt = performance.now();
     while (this.exitCode === undefined) {
       const sliceEnd = performance.now() + 10;
       let allWaiting = false;
