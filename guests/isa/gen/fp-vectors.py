@@ -614,7 +614,7 @@ def main():
     out.append("static const char *const fp_op_names[] = {" + ", ".join(f'"{o["name"]}"' for o in OPS) + "};")
     out.append("static const struct fpvec fp_vectors[] = {")
     for opi, rm, fl, a, b, c, res in vecs:
-        out.append(f"    {{{opi}, {rm}, 0x{fl:02x}, 0x{a:x}UL, 0x{b:x}UL, 0x{c:x}UL, 0x{res:x}UL}},")
+        out.append(f"{{{opi},{rm},0x{fl:x},0x{a:x},0x{b:x},0x{c:x},0x{res:x}}},")
     out.append("};")
     out.append("")
     out.append("/* execute op; rm: 0-4 = static rounding mode encoded in the instruction, 7 = dynamic */")

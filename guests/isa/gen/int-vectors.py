@@ -169,7 +169,7 @@ def emit(path, prefix, ops, seed, n_random, pair_stride):
         for pi, (a, b) in enumerate(pairs):
             if pi >= len(EDGES) ** 2 and (pi + oi) % pair_stride:
                 continue
-            lines.append(f"    {{{oi}, 0x{a:016x}UL, 0x{b:016x}UL, 0x{fn(a, b) & M64:016x}UL}},")
+            lines.append(f"{{{oi},0x{a:x},0x{b:x},0x{fn(a, b) & M64:x}}},")
             count += 1
     lines.append("};")
     with open(path, "w") as f:
