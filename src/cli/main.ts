@@ -12,7 +12,7 @@ import { VirtMachine, DEFAULT_BIOS } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice } from './options.js';
 import { openConsole } from './console.js';
-import { formatStats } from './stats.js';
+import { formatStats, formatSummary } from './stats.js';
 import { defaultGuest } from './default-guest.js';
 
 interface RunFlags {
@@ -25,6 +25,7 @@ interface RunFlags {
   mmu: string;
   console: string;
   stats: boolean;
+  quiet?: boolean;
 }
 
 /** Runs a machine built from parsed flags; resolves with the process exit code. */
@@ -52,6 +53,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
   console.close();
   if (machine.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${machine.internalError}\n`);
   if (flags.stats) process.stderr.write(formatStats(machine, seconds));
+  else if (!flags.quiet) process.stderr.write(formatSummary(machine, seconds));
   return code;
 }
 
@@ -65,7 +67,8 @@ function addRunFlags(cmd: Command): Command {
     .addOption(new Option('--smp <n>', 'number of harts').default('1'))
     .addOption(new Option('--mmu <mode>', 'largest translation mode advertised: sv39 or sv48').default('sv48'))
     .addOption(new Option('--console <backend>', "UART backend: 'stdio', 'file:PATH' (output only) or 'null'").default('stdio'))
-    .option('--stats', 'print exit, trap, TLB and device counters when the guest stops', false);
+    .option('--stats', 'print exit, trap, TLB and device counters when the guest stops', false)
+    .option('-q, --quiet', 'print nothing of its own at exit', false);
 }
 
 /** Builds the command tree. */

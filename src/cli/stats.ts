@@ -30,3 +30,16 @@ export function formatStats(m: VirtMachine, seconds: number): string {
   lines.push(`board: slices ${m.stats.slices}, sleeps ${m.stats.sleeps} (${m.stats.sleptMs.toFixed(0)} ms)`);
   return lines.join('\n') + '\n';
 }
+
+/** The short report `tsvisor run` prints at exit: boot-to-init time and the main counters. */
+export function formatSummary(m: VirtMachine, seconds: number): string {
+  const instret = m.instructionsRetired();
+  let exc = 0, irq = 0, ecalls = 0, mmio = 0;
+  for (const h of m.harts) {
+    exc += h.stats.exceptions; irq += h.stats.interrupts; ecalls += h.stats.ecalls;
+    mmio += h.stats.mmioReads + h.stats.mmioWrites;
+  }
+  const boot = m.bootMarkerMs === undefined ? 'not reached' : `${(m.bootMarkerMs / 1000).toFixed(2)} s`;
+  return `\ntsvisor: ran ${seconds.toFixed(2)} s, ${instret} instructions (${(instret / Math.max(seconds, 1e-9) / 1e6).toFixed(1)} MIPS); ` +
+    `boot to init: ${boot}; traps: ${exc} exceptions (${ecalls} ecalls), ${irq} interrupts; MMIO accesses: ${mmio}\n`;
+}
