@@ -10,7 +10,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VirtMachine, DEFAULT_BIOS } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
-import { UsageError, parseMemorySize, parseIntegerIn, parseChoice } from './options.js';
+import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
 import { openConsole } from './console.js';
 import { formatStats, formatSummary } from './stats.js';
 import { defaultGuest } from './default-guest.js';
@@ -26,6 +26,9 @@ interface RunFlags {
   console: string;
   stats: boolean;
   quiet?: boolean;
+  drive?: string[];
+  rng?: boolean;
+  balloon?: boolean;
 }
 
 /** Runs a machine built from parsed flags; resolves with the process exit code. */
@@ -41,6 +44,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
   try {
     machine = new VirtMachine({
       memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu,
+      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon,
     });
   } catch (e) {
     console.close();
@@ -51,6 +55,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const code = await machine.run();
   const seconds = (performance.now() - t0) / 1000;
   console.close();
+  machine.close();
   if (machine.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${machine.internalError}\n`);
   if (flags.stats) process.stderr.write(formatStats(machine, seconds));
   else if (!flags.quiet) process.stderr.write(formatSummary(machine, seconds));
@@ -67,6 +72,9 @@ function addRunFlags(cmd: Command): Command {
     .addOption(new Option('--smp <n>', 'number of harts').default('1'))
     .addOption(new Option('--mmu <mode>', 'largest translation mode advertised: sv39 or sv48').default('sv48'))
     .addOption(new Option('--console <backend>', "UART backend: 'stdio', 'file:PATH' (output only) or 'null'").default('stdio'))
+    .option('--drive <spec>', "virtio-blk disk: file=PATH[,readonly=on] (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--rng', 'add a virtio-rng device fed by the host CSPRNG', false)
+    .option('--balloon', 'add a virtio-balloon device', false)
     .option('--stats', 'print exit, trap, TLB and device counters when the guest stops', false)
     .option('-q, --quiet', 'print nothing of its own at exit', false);
 }

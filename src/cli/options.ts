@@ -41,3 +41,27 @@ export function parseChoice<T extends string>(text: string, what: string, choice
   if ((choices as readonly string[]).includes(text)) return text as T;
   throw new UsageError(`invalid ${what} '${text}': expected one of ${choices.join(', ')}`);
 }
+
+/** A parsed --drive value. */
+export interface DriveSpec {
+  path: string;
+  readOnly: boolean;
+}
+
+/** Parses QEMU-style `file=PATH[,readonly=on|off][,format=raw]` (a bare PATH is accepted too). */
+export function parseDrive(text: string): DriveSpec {
+  const parts = text.split(',');
+  let path: string | undefined;
+  let readOnly = false;
+  for (const p of parts) {
+    const eq = p.indexOf('=');
+    if (eq < 0 && path === undefined && parts.length === 1) { path = p; continue; }
+    const key = p.slice(0, eq), value = p.slice(eq + 1);
+    if (key === 'file' && value !== '') path = value;
+    else if (key === 'readonly' && ['on', 'off', 'true', 'false'].includes(value)) readOnly = value === 'on' || value === 'true';
+    else if (key === 'format' && value === 'raw') continue;
+    else throw new UsageError(`invalid --drive option '${p}': expected file=PATH[,readonly=on][,format=raw]`);
+  }
+  if (path === undefined || path === '') throw new UsageError(`invalid --drive value '${text}': it needs file=PATH`);
+  return { path, readOnly };
+}

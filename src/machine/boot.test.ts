@@ -60,3 +60,29 @@ test('U-Boot reaches its prompt and answers version, bdinfo and fdt print /cpus'
   assert.match(con.output, /DRAM:\s+256 MiB/);
   assert.ok(m.instructionsRetired() > 1_000_000);
 });
+
+test("U-Boot's virtio driver reads a virtio-blk disk", { skip, timeout: 240_000 }, async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const disk = join(mkdtempSync(join(tmpdir(), 'tsvisor-uboot-')), 'disk.img');
+  const sector = new Uint8Array(1 << 20);
+  sector.set(Buffer.from('TSVISOR-DISK-SECTOR0'));
+  writeFileSync(disk, sector);
+  const con = new BufferCharBackend();
+  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: OPENSBI_FW_JUMP, kernel: UBOOT_SMODE, console: con, drives: [{ path: disk }] });
+  const done = m.run();
+  await con.waitFor('Hit any key to stop autoboot', 90_000);
+  con.type(' ');
+  let at = await con.waitFor('=> ', 30_000);
+  con.type('virtio scan; virtio info\r');
+  at = await con.waitFor(/Capacity: 1\.0 MB[\s\S]*=> /, 30_000, at);
+  con.type('virtio read 0x84000000 0 1; md.b 0x84000000 0x14\r');
+  await con.waitFor(/1 blocks read: OK[\s\S]*TSVISOR-DISK-SEC[\s\S]*=> /, 30_000, at);
+  m.powerOff(0);
+  await done;
+  m.close();
+  const blk = m.virtio[0];
+  assert.equal(blk.device.deviceId, 2);
+  assert.ok(blk.transport.stats.notifications > 0);
+});

@@ -16,6 +16,14 @@ import { Plic } from '../devices/plic.js';
 import { Syscon } from '../devices/syscon.js';
 import { GoldfishRtc } from '../devices/goldfish-rtc.js';
 import { EmptyVirtioMmioSlot } from '../devices/virtio/mmio-empty.js';
+import { VirtioMmioTransport, VIRTIO_MMIO_SIZE } from '../devices/virtio/mmio.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioBlock } from '../devices/virtio/blk/device.js';
+import { VirtioConsole } from '../devices/virtio/console/device.js';
+import { VirtioRng } from '../devices/virtio/rng/device.js';
+import { VirtioBalloon } from '../devices/virtio/balloon/device.js';
+import { FileBlockBackend } from '../backends/block-file.js';
+import { BlockBackendError, type BlockBackend } from '../backends/block-backend.js';
 import type { CharBackend } from '../backends/char-backend.js';
 import { buildVirtFdt } from './virt-fdt.js';
 import { BootRom, NextMode } from './boot-rom.js';
@@ -61,6 +69,21 @@ export interface VirtOptions {
   slice?: number;
   /** Console text whose first appearance is timed as "boot to init" (see {@link INIT_MARKER}). */
   bootMarker?: string;
+  /** virtio-blk disks, in slot order. */
+  drives?: DriveOptions[];
+  /** A virtio-console port (hvc0) on this backend. */
+  virtioConsole?: CharBackend;
+  /** A virtio-rng device fed from the host's CSPRNG. */
+  rng?: boolean;
+  /** A virtio-balloon device. */
+  balloon?: boolean;
+}
+
+/** A virtio-blk disk: a raw image file, or a backend built by the caller. */
+export interface DriveOptions {
+  path?: string;
+  backend?: BlockBackend;
+  readOnly?: boolean;
 }
 
 /** The line the project's guest /init prints first; the board times boot-to-init by it. */
@@ -88,6 +111,11 @@ export class VirtMachine {
   readonly syscon: Syscon;
   readonly rtc: GoldfishRtc;
   readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0 };
+  /** The virtio-mmio transports with a device behind them, by slot. */
+  readonly virtio: Array<{ slot: number; transport: VirtioMmioTransport; device: VirtioDevice }> = [];
+  /** The balloon, when configured (the VMM's memory policy drives it). */
+  balloon: VirtioBalloon | undefined;
+  private readonly blockBackends: BlockBackend[] = [];
   /** Set when the guest powers off (its exit code) — run() then resolves. */
   exitCode: number | undefined;
   /** Set when the machine stopped because of an internal error in tsvisor (exit code 70). */
@@ -132,10 +160,58 @@ export class VirtMachine {
     this.bus.map(VirtMap.clint.base, VirtMap.clint.size, this.clint);
     this.bus.map(VirtMap.plic.base, VirtMap.plic.size, this.plic);
     this.bus.map(VirtMap.uart0.base, VirtMap.uart0.size, this.uart);
+    const devices = this.createVirtioDevices(options);
     for (let i = 0; i < VirtMap.virtio.count; i++) {
-      this.bus.map(VirtMap.virtio.base + i * VirtMap.virtio.size, VirtMap.virtio.size, new EmptyVirtioMmioSlot(`virtio-mmio${i}`));
+      const base = VirtMap.virtio.base + i * VirtMap.virtio.size;
+      const device = devices[i];
+      if (device === undefined) {
+        this.bus.map(base, VirtMap.virtio.size, new EmptyVirtioMmioSlot(`virtio-mmio${i}`));
+        continue;
+      }
+      const transport = new VirtioMmioTransport(`virtio-mmio${i}`, device, this.ram, this.plic.line(VirtIrq.virtio0 + i));
+      this.bus.map(base, VIRTIO_MMIO_SIZE, transport);
+      this.virtio.push({ slot: i, transport, device });
     }
-    this.boot();
+    try {
+      this.boot();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Builds the configured virtio devices, in slot order. */
+  private createVirtioDevices(o: VirtOptions): VirtioDevice[] {
+    const devices: VirtioDevice[] = [];
+    for (const d of o.drives ?? []) {
+      let backend = d.backend;
+      if (backend === undefined) {
+        if (d.path === undefined) throw new BootError('a drive needs a file');
+        try {
+          backend = FileBlockBackend.open(d.path, { readOnly: d.readOnly ?? false });
+        } catch (e) {
+          for (const b of this.blockBackends) b.close();
+          if (e instanceof BlockBackendError) throw new BootError(e.message);
+          throw e;
+        }
+      }
+      this.blockBackends.push(backend);
+      devices.push(new VirtioBlock(backend, { id: `tsvisor-disk${devices.length}` }));
+    }
+    if (o.virtioConsole !== undefined) devices.push(new VirtioConsole(o.virtioConsole));
+    if (o.rng === true) devices.push(new VirtioRng());
+    if (o.balloon === true) { this.balloon = new VirtioBalloon(); devices.push(this.balloon); }
+    if (devices.length > VirtMap.virtio.count) {
+      for (const b of this.blockBackends) b.close();
+      throw new BootError(`too many virtio devices (${devices.length}): the virt board has ${VirtMap.virtio.count} virtio-mmio slots`);
+    }
+    return devices;
+  }
+
+  /** Releases host resources (disk files). */
+  close(): void {
+    for (const b of this.blockBackends) b.close();
+    this.blockBackends.length = 0;
   }
 
   /** Wraps the console so the first appearance of `marker` in the output is timed. */
@@ -236,6 +312,7 @@ export class VirtMachine {
       if (allWaiting) await this.sleepUntilEvent();
       else await new Promise<void>((r) => setImmediate(r));
     }
+    for (const b of this.blockBackends) b.flush();
     return this.exitCode;
   }
 
