@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../testing/guest-programs.js';
+import { repoRoot } from '../guests/guest-programs.js';
 import { parseMemorySize, UsageError } from './options.js';
 
 const main = join(repoRoot(), 'dist/src/cli/main.js');

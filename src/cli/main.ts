@@ -13,7 +13,29 @@ import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
 import { openConsole } from './console.js';
 import { formatStats, formatSummary } from './stats.js';
-import { defaultGuest } from './default-guest.js';
+import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
+import type { NetBackend } from '../backends/net-backend.js';
+import { NetSwitchServer, connectSwitch } from '../backends/net-switch.js';
+import { openTap } from '../backends/net-tap.js';
+
+/** Opens a --net backend. */
+async function openNet(spec: string): Promise<NetBackend> {
+  if (spec.startsWith('switch:') && spec.length > 7) {
+    try {
+      return await connectSwitch(spec.slice(7));
+    } catch (e) {
+      throw new BootError(`cannot join the switch at '${spec.slice(7)}': ${(e as Error).message} (start one with: tsvisor switch ${spec.slice(7)})`);
+    }
+  }
+  if (spec.startsWith('tap:') && spec.length > 4) {
+    try {
+      return openTap(spec.slice(4));
+    } catch (e) {
+      throw new BootError((e as Error).message);
+    }
+  }
+  throw new UsageError(`invalid --net value '${spec}': expected switch:SOCKET or tap:IFNAME`);
+}
 
 interface RunFlags {
   bios: string;
@@ -27,6 +49,7 @@ interface RunFlags {
   stats: boolean;
   quiet?: boolean;
   drive?: string[];
+  net?: string[];
   rng?: boolean;
   balloon?: boolean;
 }
@@ -40,14 +63,17 @@ async function runMachine(flags: RunFlags): Promise<number> {
   // The console exists before the machine; Ctrl-A x reaches the machine through this holder.
   const quit: { machine?: VirtMachine } = {};
   const console = openConsole(flags.console, () => quit.machine?.powerOff(0));
+  const nics: Array<{ backend: NetBackend }> = [];
+  for (const spec of flags.net ?? []) nics.push({ backend: await openNet(spec) });
   let machine: VirtMachine;
   try {
     machine = new VirtMachine({
       memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu,
-      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon,
+      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon, nics,
     });
   } catch (e) {
     console.close();
+    for (const n of nics) n.backend.close();
     throw e;
   }
   quit.machine = machine;
@@ -73,6 +99,7 @@ function addRunFlags(cmd: Command): Command {
     .addOption(new Option('--mmu <mode>', 'largest translation mode advertised: sv39 or sv48').default('sv48'))
     .addOption(new Option('--console <backend>', "UART backend: 'stdio', 'file:PATH' (output only) or 'null'").default('stdio'))
     .option('--drive <spec>', "virtio-blk disk: file=PATH[,readonly=on] (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--net <spec>', "virtio-net NIC: switch:SOCKET (a 'tsvisor switch' server) or tap:IFNAME (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--rng', 'add a virtio-rng device fed by the host CSPRNG', false)
     .option('--balloon', 'add a virtio-balloon device', false)
     .option('--stats', 'print exit, trap, TLB and device counters when the guest stops', false)
@@ -92,7 +119,30 @@ export function buildCli(): Command {
     .action(async (flags: RunFlags) => { process.exitCode = await runMachine(flags); });
 
   program.command('boot-default')
-    .description('boot the default guest (Debian OpenSBI + U-Boot) on the terminal; Ctrl-A x quits')
+    .description('boot the default guest (Linux 6.1 + busybox on Debian OpenSBI, built on first use) on the terminal; Ctrl-A x quits')
+    .option('--smp <n>', 'number of harts', '2')
+    .option('-m, --memory <size>', 'guest RAM', '256M')
+    .option('--stats', 'print counters when the guest stops', false)
+    .action(async (flags: { smp: string; memory: string; stats: boolean }) => {
+      const g = defaultLinuxGuest();
+      process.exitCode = await runMachine({
+        bios: g.bios, kernel: g.kernel, initrd: g.initrd, append: g.append, drive: [`file=${g.disk}`], rng: true,
+        memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats,
+      });
+    });
+
+  program.command('switch')
+    .description('run an Ethernet switch on a Unix socket that VMs of several tsvisor processes join with --net switch:SOCKET')
+    .argument('<socket>', 'path of the Unix socket to listen on')
+    .action(async (socket: string) => {
+      const server = await NetSwitchServer.listen(socket).catch((e: Error) => { throw new BootError(e.message); });
+      process.stderr.write(`tsvisor: switch listening on ${socket} (Ctrl-C stops it)\n`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await server.close();
+    });
+
+  program.command('boot-uboot')
+    .description('boot Debian OpenSBI + U-Boot on the terminal; Ctrl-A x quits')
     .option('--smp <n>', 'number of harts', '1')
     .option('--stats', 'print counters when the guest stops', false)
     .action(async (flags: { smp: string; stats: boolean }) => {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtMachine } from './virt.js';
 import { BufferCharBackend } from '../backends/buffer-char.js';
-import { buildGuestPrograms, haveCrossCompiler } from '../testing/guest-programs.js';
+import { buildGuestPrograms, haveCrossCompiler } from '../guests/guest-programs.js';
 
 const skip = haveCrossCompiler() ? false : 'riscv64-unknown-elf-gcc is missing (apt-get install gcc-riscv64-unknown-elf)';
 const programs = skip ? { isa: [] } : buildGuestPrograms();

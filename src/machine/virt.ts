@@ -22,6 +22,8 @@ import { VirtioBlock } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
 import { VirtioBalloon } from '../devices/virtio/balloon/device.js';
+import { VirtioNet } from '../devices/virtio/net/device.js';
+import type { NetBackend } from '../backends/net-backend.js';
 import { FileBlockBackend } from '../backends/block-file.js';
 import { BlockBackendError, type BlockBackend } from '../backends/block-backend.js';
 import type { CharBackend } from '../backends/char-backend.js';
@@ -77,6 +79,8 @@ export interface VirtOptions {
   rng?: boolean;
   /** A virtio-balloon device. */
   balloon?: boolean;
+  /** virtio-net NICs, each on its host backend (a switch port, a socket switch). */
+  nics?: Array<{ backend: NetBackend; mac?: Uint8Array }>;
 }
 
 /** A virtio-blk disk: a raw image file, or a backend built by the caller. */
@@ -198,6 +202,7 @@ export class VirtMachine {
       this.blockBackends.push(backend);
       devices.push(new VirtioBlock(backend, { id: `tsvisor-disk${devices.length}` }));
     }
+    for (const n of o.nics ?? []) devices.push(new VirtioNet(n.backend, { mac: n.mac }));
     if (o.virtioConsole !== undefined) devices.push(new VirtioConsole(o.virtioConsole));
     if (o.rng === true) devices.push(new VirtioRng());
     if (o.balloon === true) { this.balloon = new VirtioBalloon(); devices.push(this.balloon); }

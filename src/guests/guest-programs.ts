@@ -21,7 +21,7 @@ export interface GuestPrograms {
   bench: GuestProgram[];
 }
 
-/** The repository root (this file is dist/src/testing/*.js or src/testing/*.ts). */
+/** The repository root (this file is dist/src/guests/*.js or src/guests/*.ts). */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
