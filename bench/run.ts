@@ -13,7 +13,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtMachine } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
-import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/testing/guest-programs.js';
+import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/guests/guest-programs.js';
+import { buildLinuxGuest, DEFAULT_APPEND } from '../src/guests/linux-guest.js';
+import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
+import { spawn } from 'node:child_process';
 
 interface Row {
   workload: string;
@@ -48,6 +51,52 @@ function fmt(n: number | null, digits = 1): string {
   return n === null ? 'n/a' : n.toFixed(digits);
 }
 
+interface LinuxBootResult {
+  tsvisorBootSeconds: number;
+  qemuBootSeconds: number | null;
+  /** tsvisor speed relative to QEMU (QEMU time / tsvisor time). */
+  ratio: number | null;
+  instructions: number;
+  maxRssMiB: number;
+  touchedGuestMiB: number;
+  /** Peak RSS minus the guest RAM actually touched: what tsvisor itself costs. */
+  overheadMiB: number;
+}
+
+/** Boots the default Linux guest to its init marker on tsvisor (in a child) and on QEMU. */
+async function linuxBoot(): Promise<LinuxBootResult> {
+  const g = buildLinuxGuest(true);
+  const child = spawnSync(process.execPath, [join(repoRoot(), 'dist/bench/linux-boot-child.js'), g.kernel, g.initrd],
+    { encoding: 'utf8', timeout: 900_000 });
+  if (child.status !== 0) throw new Error(`tsvisor Linux boot failed: ${child.stderr.slice(-2000)}`);
+  const r = JSON.parse(child.stdout.trim().split('\n').pop() as string) as {
+    bootMs: number; instructions: number; maxRssBytes: number; touchedGuestBytes: number;
+  };
+  const qemu = await new Promise<number | null>((resolve) => {
+    const t0 = performance.now();
+    const p = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-nographic', '-bios', DEFAULT_BIOS, '-kernel', g.kernel,
+      '-initrd', g.initrd, '-append', DEFAULT_APPEND], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => { p.kill('SIGKILL'); resolve(null); }, 120_000);
+    p.on('error', () => { clearTimeout(timer); resolve(null); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      if (out.includes(INIT_MARKER)) {
+        clearTimeout(timer);
+        const t = (performance.now() - t0) / 1000;
+        p.kill('SIGKILL');
+        resolve(t);
+      }
+    });
+  });
+  const tsv = r.bootMs / 1000;
+  const mib = (b: number): number => b / 1048576;
+  return {
+    tsvisorBootSeconds: tsv, qemuBootSeconds: qemu, ratio: qemu === null ? null : qemu / tsv, instructions: r.instructions,
+    maxRssMiB: mib(r.maxRssBytes), touchedGuestMiB: mib(r.touchedGuestBytes), overheadMiB: mib(r.maxRssBytes - r.touchedGuestBytes),
+  };
+}
+
 async function main(): Promise<void> {
   const programs = buildGuestPrograms();
   const tiny = programs.isa.find((p) => p.name === 'rvc');
@@ -76,9 +125,15 @@ async function main(): Promise<void> {
   out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   process.stdout.write(`tsvisor interpreter vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
   process.stdout.write(out.join('\n') + '\n');
+  const linux = await linuxBoot();
+  process.stdout.write(`\nLinux 6.1 boot to init (${DEFAULT_APPEND}; same kernel, initramfs and OpenSBI; 1 hart, 256 MiB):\n` +
+    `  tsvisor ${linux.tsvisorBootSeconds.toFixed(2)} s (${(linux.instructions / 1e6).toFixed(0)} M instructions), ` +
+    `qemu ${fmt(linux.qemuBootSeconds, 2)} s, tsvisor/qemu speed ${linux.ratio === null ? 'n/a' : linux.ratio.toFixed(3) + 'x'}\n` +
+    `  tsvisor host memory: peak RSS ${linux.maxRssMiB.toFixed(0)} MiB, guest RAM touched ${linux.touchedGuestMiB.toFixed(0)} MiB, ` +
+    `overhead beyond guest RAM ${linux.overheadMiB.toFixed(0)} MiB\n`);
   const dir = join(repoRoot(), 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const result = { date: new Date().toISOString(), engine: 'interpreter', node: process.version, qemuStartupSeconds: qemuStartup, rows };
+  const result = { date: new Date().toISOString(), engine: 'interpreter', node: process.version, qemuStartupSeconds: qemuStartup, rows, linux };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(`wrote ${join(dir, 'latest.json')}\n`);
   if (rows.some((r) => !r.checksumOk)) process.exitCode = 1;
