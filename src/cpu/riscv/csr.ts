@@ -74,7 +74,7 @@ export class CsrFile {
   /** Power-on values (§3.4). */
   reset(): void {
     this.mstatus = 0;
-    this.medeleg = this.mideleg = this.mie = this.mipSw = this.mipHw & ~(SSIP | STIP);
+    this.medeleg = this.mideleg = this.mie = 0;
     this.mipSw = 0; this.stipTimer = 0;
     this.mtvecLo = this.mtvecHi = this.stvecLo = this.stvecHi = 0;
     this.mepcLo = this.mepcHi = this.sepcLo = this.sepcHi = 0;
@@ -151,9 +151,12 @@ export class CsrFile {
     const oldLo = this.vl, oldHi = this.vh;
     if (isWrite) {
       let nl: number, nh: number;
+      // §3.1.9: only the software-writable SEIP bit takes part in the read-modify-write of
+      // CSRRS/CSRRC on mip; the external interrupt level must not be latched into it.
+      const rmwLo = csr === Csr.MIP ? (oldLo & ~SEIP) | (this.mipSw & SEIP) : oldLo;
       if (op === Op.CSRRW || op === Op.CSRRWI) { nl = srcLo; nh = srcHi; }
-      else if (op === Op.CSRRS || op === Op.CSRRSI) { nl = oldLo | srcLo; nh = oldHi | srcHi; }
-      else { nl = oldLo & ~srcLo; nh = oldHi & ~srcHi; }
+      else if (op === Op.CSRRS || op === Op.CSRRSI) { nl = rmwLo | srcLo; nh = oldHi | srcHi; }
+      else { nl = rmwLo & ~srcLo; nh = oldHi & ~srcHi; }
       if (!this.write(csr, nl | 0, nh | 0)) return false;
     }
     h.xl[rd] = oldLo;
