@@ -9,7 +9,7 @@
  * a way to interrupt the driver only when the driver sets DRIVER_OK (§3.1.1).
  */
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import type { VirtQueue } from './queue.js';
+import type { DescriptorChain, VirtQueue } from './queue.js';
 
 /** Device status bits (virtio 1.2 §2.1). */
 export const enum VirtioStatus {
@@ -87,4 +87,21 @@ export interface VirtioDevice<S = unknown> {
   save(): S;
   /** Restores {@link save}'s output; called before a restored transport re-activates the device. */
   restore(state: S): void;
+}
+
+/**
+ * Completes every available chain of queue `queueIndex` synchronously: `serve`
+ * handles one chain and returns the bytes it wrote into the chain's writable
+ * buffers; each chain then goes on the used ring, and the driver is signalled
+ * once if anything completed (§2.7.8, §2.7.7). An error thrown by `serve` or by
+ * the queue propagates (the transport turns it into DEVICE_NEEDS_RESET).
+ */
+export function completeAvailable(a: VirtioActivation, queueIndex: number, serve: (chain: DescriptorChain) => number): void {
+  const q = a.queues[queueIndex];
+  let completed = 0;
+  for (const chain of q.drain(a.mem)) {
+    q.push(a.mem, chain.head, serve(chain));
+    completed++;
+  }
+  if (completed > 0) a.signalUsed(queueIndex);
 }

@@ -11,7 +11,7 @@
  * This device only tracks which frames are in the balloon and counts;
  * what the host does with those pages is a policy decided elsewhere.
  */
-import { type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
+import { completeAvailable, type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
 import { ChainCursor, type DescriptorChain } from '../queue.js';
 
 /** The host must be told before the guest reuses a deflated page. */
@@ -150,14 +150,10 @@ export class VirtioBalloon implements VirtioDevice<BalloonState> {
     const a = this.active;
     if (a === undefined) return;
     if (queueIndex === INFLATEQ || queueIndex === DEFLATEQ) {
-      const q = a.queues[queueIndex];
-      let completed = 0;
-      for (const chain of q.drain(a.mem)) {
+      completeAvailable(a, queueIndex, (chain) => {
         this.pfns(a, chain, queueIndex === INFLATEQ);
-        q.push(a.mem, chain.head, 0);
-        completed++;
-      }
-      if (completed > 0) a.signalUsed(queueIndex);
+        return 0;
+      });
     } else if (queueIndex === STATSQ) {
       const q = a.queues[STATSQ];
       for (const chain of q.drain(a.mem)) {

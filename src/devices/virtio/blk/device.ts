@@ -14,7 +14,7 @@
  * malformed rings (see `VirtqueueError`) reach the transport.
  */
 import type { BlockBackend } from '../../../backends/block-backend.js';
-import { type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
+import { completeAvailable, type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
 import { GuestMemoryError } from '../../../memory/guest-memory.js';
 import { ChainCursor, type DescriptorChain, VirtqueueError } from '../queue.js';
 
@@ -155,13 +155,7 @@ export class VirtioBlock implements VirtioDevice<BlkState> {
   notify(queueIndex: number): void {
     const a = this.active;
     if (a === undefined || queueIndex !== 0) return;
-    const q = a.queues[0];
-    let completed = 0;
-    for (const chain of q.drain(a.mem)) {
-      q.push(a.mem, chain.head, this.serve(a, chain));
-      completed++;
-    }
-    if (completed > 0) a.signalUsed(0);
+    completeAvailable(a, 0, (chain) => this.serve(a, chain));
   }
 
   /** Serves one request; returns the bytes written into the chain (data + status). */

@@ -12,7 +12,7 @@
  * bytes, and are delivered when the driver adds buffers.
  */
 import type { CharBackend } from '../../../backends/char-backend.js';
-import { type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
+import { completeAvailable, type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
 import { ChainCursor } from '../queue.js';
 
 /** Early-boot output register (§5.3.4). */
@@ -100,18 +100,14 @@ export class VirtioConsole implements VirtioDevice<ConsoleState> {
   private transmit(): void {
     const a = this.active;
     if (a === undefined) return;
-    const q = a.queues[TRANSMITQ];
-    let completed = 0;
-    for (const chain of q.drain(a.mem)) {
+    completeAvailable(a, TRANSMITQ, (chain) => {
       this.metrics.txRequests++;
       const data = new Uint8Array(chain.readableLength);
       new ChainCursor(a.mem, chain.readable).read(data);
       if (data.length > 0) this.backend.write(data);
       this.metrics.txBytes += data.length;
-      q.push(a.mem, chain.head, 0);
-      completed++;
-    }
-    if (completed > 0) a.signalUsed(TRANSMITQ);
+      return 0;
+    });
   }
 
   private input(data: Uint8Array): void {

@@ -23,7 +23,7 @@
  */
 import { createHash, getRandomValues } from 'node:crypto';
 import { ETH_HEADER_LEN, MAX_FRAME_LEN, type NetBackend, formatMac, parseMac } from '../../../backends/net-backend.js';
-import { type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
+import { completeAvailable, type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
 import { ChainCursor, type DescriptorChain } from '../queue.js';
 
 // Feature bits (§5.1.3).
@@ -195,9 +195,7 @@ export class VirtioNet implements VirtioDevice<NetState> {
   private transmit(): void {
     const a = this.active;
     if (a === undefined) return;
-    const q = a.queues[TRANSMITQ];
-    let completed = 0;
-    for (const chain of q.drain(a.mem)) {
+    completeAvailable(a, TRANSMITQ, (chain) => {
       if (chain.readableLength < VIRTIO_NET_HDR_LEN) {
         throw new VirtioNetError(`transmit chain ${chain.head} has ${chain.readableLength} readable bytes, less than the ${VIRTIO_NET_HDR_LEN}-byte virtio_net_hdr (§5.1.6.2)`);
       }
@@ -212,10 +210,8 @@ export class VirtioNet implements VirtioDevice<NetState> {
         cursor.read(frame);
         this.send(frame);
       }
-      q.push(a.mem, chain.head, 0);
-      completed++;
-    }
-    if (completed > 0) a.signalUsed(TRANSMITQ);
+      return 0;
+    });
   }
 
   private send(frame: Uint8Array): void {

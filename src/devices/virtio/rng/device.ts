@@ -4,7 +4,7 @@
  * CSPRNG (`crypto.randomFillSync`). No features, no configuration space.
  */
 import { randomFillSync } from 'node:crypto';
-import { type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
+import { completeAvailable, type VirtioActivation, type VirtioDevice, VirtioDeviceId } from '../device.js';
 import { ChainCursor } from '../queue.js';
 
 /** Most bytes handed out per request; a larger buffer gets this many (the driver reads used len). */
@@ -54,9 +54,7 @@ export class VirtioRng implements VirtioDevice<RngState> {
   notify(queueIndex: number): void {
     const a = this.active;
     if (a === undefined || queueIndex !== 0) return;
-    const q = a.queues[0];
-    let completed = 0;
-    for (const chain of q.drain(a.mem)) {
+    completeAvailable(a, 0, (chain) => {
       this.metrics.requests++;
       const n = Math.min(chain.writableLength, MAX_ENTROPY_PER_REQUEST);
       if (n === 0) this.metrics.errors++;
@@ -64,10 +62,8 @@ export class VirtioRng implements VirtioDevice<RngState> {
       this.fill(bytes);
       new ChainCursor(a.mem, chain.writable).write(bytes);
       this.metrics.bytes += n;
-      q.push(a.mem, chain.head, n);
-      completed++;
-    }
-    if (completed > 0) a.signalUsed(0);
+      return n;
+    });
   }
 
   save(): RngState {
