@@ -199,7 +199,6 @@ export class Hart {
       if (interrupt && (c.mtvecLo & 3) === 1) vector += 4 * cause;
       this.pc = vector;
       this.setPriv(Priv.M);
-      this.mmu.contextChanged();
     }
   }
 
@@ -670,8 +669,8 @@ export class Hart {
       for (let k = size - 1; k >= 0; k--) {
         const pa = this.mmu.translateData(va + k, Access.Read, va);
         if (pa < 0) return false;
-        const b = this.mmu.physRead(pa, 1, va);
-        if (b < 0) return false;
+        if (!this.mmu.physLoad(pa, 1, va)) return false;
+        const b = r64.lo & 0xff;
         if (k >= 4) vh = (vh << 8) | b; else vl = (vl << 8) | b;
       }
       r64.lo = vl | 0; r64.hi = vh | 0;
@@ -695,7 +694,7 @@ export class Hart {
       for (let k = 0; k < size; k++) {
         const pa = this.mmu.translateData(va + k, Access.Write, va);
         const b = k >= 4 ? (vh >>> ((k - 4) * 8)) & 0xff : (vl >>> (k * 8)) & 0xff;
-        if (pa < 0 || !this.mmu.physWrite(pa, 1, b, 0, va)) return false;
+        if (pa < 0 || !this.mmu.physStore(pa, 1, b, 0, va)) return false;
       }
       return true;
     }

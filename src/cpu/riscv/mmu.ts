@@ -230,36 +230,32 @@ export class Mmu {
       const o = pteAddr - ram.base;
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
-      const fault = (): number => {
-        if (!probe) { this.pageFaults++; this.raise(faultCause[access], tval); }
-        return -1;
-      };
-      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0)) return fault();
+      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0)) return this.walkFault(access, tval, probe);
       // Bits 63:54 are reserved (Svnapot/Svpbmt are not implemented): must be zero.
-      if ((pteHi >>> 22) !== 0) return fault();
+      if ((pteHi >>> 22) !== 0) return this.walkFault(access, tval, probe);
       const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
       if ((pteLo & (PTE_R | PTE_X)) === 0) {
         // Non-leaf: D, A and U must be clear.
-        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return fault();
+        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.walkFault(access, tval, probe);
         a = ppn * 4096;
         continue;
       }
       // Leaf: permission checks (§4.3.1, §3.1.6.3).
       if (access === Access.Execute) {
-        if ((pteLo & PTE_X) === 0) return fault();
+        if ((pteLo & PTE_X) === 0) return this.walkFault(access, tval, probe);
       } else if (access === Access.Read) {
-        if ((pteLo & PTE_R) === 0 && !((ms & Mstatus.MXR) !== 0 && (pteLo & PTE_X) !== 0)) return fault();
+        if ((pteLo & PTE_R) === 0 && !((ms & Mstatus.MXR) !== 0 && (pteLo & PTE_X) !== 0)) return this.walkFault(access, tval, probe);
       } else if ((pteLo & PTE_W) === 0) {
-        return fault();
+        return this.walkFault(access, tval, probe);
       }
       if (p === Priv.U) {
-        if ((pteLo & PTE_U) === 0) return fault();
+        if ((pteLo & PTE_U) === 0) return this.walkFault(access, tval, probe);
       } else if ((pteLo & PTE_U) !== 0) {
-        if (access === Access.Execute || (ms & Mstatus.SUM) === 0) return fault();
+        if (access === Access.Execute || (ms & Mstatus.SUM) === 0) return this.walkFault(access, tval, probe);
       }
       // A misaligned superpage is a page fault.
       const span = i === 0 ? 1 : 2 ** (9 * i);
-      if (ppn % span !== 0) return fault();
+      if (ppn % span !== 0) return this.walkFault(access, tval, probe);
       // Hardware A/D update (as QEMU does): set A, and D on writes.
       const want = PTE_A | (access === Access.Write ? PTE_D : 0);
       if ((pteLo & want) !== want) {
@@ -271,6 +267,11 @@ export class Mmu {
       const vpnLow = i === 0 ? 0 : i === 1 ? vpn[0] : i === 2 ? vpn[0] + vpn[1] * 512 : vpn[0] + vpn[1] * 512 + vpn[2] * 262144;
       return (ppn + vpnLow) * 4096 + (lo & 0xfff);
     }
+    return this.walkFault(access, tval, probe);
+  }
+
+  /** Raises the page fault of a failed walk (unless probing); returns -1. */
+  private walkFault(access: Access, tval: number, probe: boolean): number {
     if (!probe) { this.pageFaults++; this.raise(faultCause[access], tval); }
     return -1;
   }
@@ -393,16 +394,6 @@ export class Mmu {
     else ok = bus.write(pa, size as 1 | 2 | 4, size === 4 ? vl >>> 0 : vl & (size === 1 ? 0xff : 0xffff));
     if (!ok) { this.raise(Cause.StoreAccess, va); return false; }
     return true;
-  }
-
-  /** Reads one byte (or -1 after raising a load access fault). */
-  physRead(pa: number, _size: 1, va: number): number {
-    return this.physLoad(pa, 1, va) ? r64.lo & 0xff : -1;
-  }
-
-  /** Writes one byte. */
-  physWrite(pa: number, _size: 1, b: number, _unused: number, va: number): boolean {
-    return this.physStore(pa, 1, b, 0, va);
   }
 
   /** Reads 16 bits of instruction memory at physical `pa`; -1 if nothing is there. */
