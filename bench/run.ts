@@ -17,6 +17,7 @@ import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/guests/g
 import { buildLinuxGuest, DEFAULT_APPEND } from '../src/guests/linux-guest.js';
 import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { spawn } from 'node:child_process';
+import type { MemoryBreakdown } from './linux-boot-child.js';
 
 interface Row {
   workload: string;
@@ -51,6 +52,19 @@ function fmt(n: number | null, digits = 1): string {
   return n === null ? 'n/a' : n.toFixed(digits);
 }
 
+/**
+ * Node flags that shrink a VM's host memory, measured side by side with the
+ * defaults: a 1 MiB semi-space caps V8's young generation (16 MiB semi-spaces
+ * by default), and --single-threaded stops V8's background threads, whose
+ * glibc malloc arenas keep tens of MiB of freed compiler memory resident.
+ */
+export const LEAN_NODE_FLAGS = ['--max-semi-space-size=1', '--single-threaded'];
+
+/** One boot of the Linux guest in a child process. */
+interface ChildBoot {
+  bootMs: number; instructions: number; maxRssBytes: number; touchedGuestBytes: number; execArgv: string[]; memory: MemoryBreakdown;
+}
+
 interface LinuxBootResult {
   tsvisorBootSeconds: number;
   qemuBootSeconds: number | null;
@@ -61,17 +75,24 @@ interface LinuxBootResult {
   touchedGuestMiB: number;
   /** Peak RSS minus the guest RAM actually touched: what tsvisor itself costs. */
   overheadMiB: number;
+  /** Where the host memory is at the init marker (bytes), with Node's default flags. */
+  memory: MemoryBreakdown;
+  /** The same boot under {@link LEAN_NODE_FLAGS}. */
+  lean: { nodeFlags: string[]; bootSeconds: number; maxRssMiB: number; overheadMiB: number; memory: MemoryBreakdown };
+}
+
+function bootChild(g: { kernel: string; initrd: string }, nodeFlags: string[]): ChildBoot {
+  const child = spawnSync(process.execPath, [...nodeFlags, join(repoRoot(), 'dist/bench/linux-boot-child.js'), g.kernel, g.initrd],
+    { encoding: 'utf8', timeout: 900_000 });
+  if (child.status !== 0) throw new Error(`tsvisor Linux boot failed: ${child.stderr.slice(-2000)}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop() as string) as ChildBoot;
 }
 
 /** Boots the default Linux guest to its init marker on tsvisor (in a child) and on QEMU. */
 async function linuxBoot(): Promise<LinuxBootResult> {
   const g = buildLinuxGuest(true);
-  const child = spawnSync(process.execPath, [join(repoRoot(), 'dist/bench/linux-boot-child.js'), g.kernel, g.initrd],
-    { encoding: 'utf8', timeout: 900_000 });
-  if (child.status !== 0) throw new Error(`tsvisor Linux boot failed: ${child.stderr.slice(-2000)}`);
-  const r = JSON.parse(child.stdout.trim().split('\n').pop() as string) as {
-    bootMs: number; instructions: number; maxRssBytes: number; touchedGuestBytes: number;
-  };
+  const r = bootChild(g, []);
+  const lean = bootChild(g, LEAN_NODE_FLAGS);
   const qemu = await new Promise<number | null>((resolve) => {
     const t0 = performance.now();
     const p = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-nographic', '-bios', DEFAULT_BIOS, '-kernel', g.kernel,
@@ -94,7 +115,44 @@ async function linuxBoot(): Promise<LinuxBootResult> {
   return {
     tsvisorBootSeconds: tsv, qemuBootSeconds: qemu, ratio: qemu === null ? null : qemu / tsv, instructions: r.instructions,
     maxRssMiB: mib(r.maxRssBytes), touchedGuestMiB: mib(r.touchedGuestBytes), overheadMiB: mib(r.maxRssBytes - r.touchedGuestBytes),
+    memory: r.memory,
+    lean: {
+      nodeFlags: LEAN_NODE_FLAGS, bootSeconds: lean.bootMs / 1000, maxRssMiB: mib(lean.maxRssBytes),
+      overheadMiB: mib(lean.maxRssBytes - lean.touchedGuestBytes), memory: lean.memory,
+    },
   };
+}
+
+/** The host-memory breakdown at the init marker, default Node flags beside {@link LEAN_NODE_FLAGS}. */
+function formatMemory(linux: LinuxBootResult): string {
+  const a = linux.memory, b = linux.lean.memory;
+  const mib = (n: number | null | undefined): string => (n === null || n === undefined ? 'n/a' : (n / 1048576).toFixed(1));
+  const heap = (m: MemoryBreakdown, space: string): number => m.heapSpacesResident[space] ?? 0;
+  const heapAll = (m: MemoryBreakdown): number => Object.values(m.heapSpacesResident).reduce((x, y) => x + y, 0);
+  const rows: Array<[string, (m: MemoryBreakdown) => number | null | undefined]> = [
+    ['RSS at init', (m) => m.rss],
+    ['  Node before the VM (binary, modules)', (m) => m.nodeBaselineRss],
+    ['  guest RAM resident', (m) => m.guestRamResident],
+    ['  by mapping: files (node binary, libs)', (m) => m.smaps?.files],
+    ['  by mapping: malloc brk heap', (m) => m.smaps?.brkHeap],
+    ['  by mapping: other anonymous', (m) => m.smaps?.anonymous],
+    ['  V8 heap resident', heapAll],
+    ['    new space (young generation)', (m) => heap(m, 'new_space')],
+    ['    old space', (m) => heap(m, 'old_space')],
+    ['    code (incl. large code objects)', (m) => heap(m, 'code_space') + heap(m, 'code_large_object_space')],
+    ['  ArrayBuffers beside guest RAM', (m) => m.arrayBuffersBesideGuestRam],
+    [`    decode cache (${a.decodedPages} pages)`, (m) => m.decodeCacheBytes],
+    ['  rest (binary, malloc, stacks)', (m) => m.unaccounted],
+  ];
+  const w = Math.max(...rows.map(([l]) => l.length));
+  const lines = [
+    `  host memory at init, MiB       ${''.padEnd(w - 31)}  default   ${LEAN_NODE_FLAGS.join(' ')}`,
+    `  peak RSS${''.padEnd(w - 8)}  ${linux.maxRssMiB.toFixed(1).padStart(7)}   ${linux.lean.maxRssMiB.toFixed(1)}`,
+    `  peak RSS - guest RAM touched${''.padEnd(w - 28)}  ${linux.overheadMiB.toFixed(1).padStart(7)}   ${linux.lean.overheadMiB.toFixed(1)}` +
+      ` (boot ${linux.tsvisorBootSeconds.toFixed(2)} s vs ${linux.lean.bootSeconds.toFixed(2)} s)`,
+    ...rows.map(([label, f]) => `  ${label.padEnd(w)}  ${mib(f(a)).padStart(7)}   ${mib(f(b))}`),
+  ];
+  return lines.join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -131,6 +189,7 @@ async function main(): Promise<void> {
     `qemu ${fmt(linux.qemuBootSeconds, 2)} s, tsvisor/qemu speed ${linux.ratio === null ? 'n/a' : linux.ratio.toFixed(3) + 'x'}\n` +
     `  tsvisor host memory: peak RSS ${linux.maxRssMiB.toFixed(0)} MiB, guest RAM touched ${linux.touchedGuestMiB.toFixed(0)} MiB, ` +
     `overhead beyond guest RAM ${linux.overheadMiB.toFixed(0)} MiB\n`);
+  process.stdout.write(formatMemory(linux));
   const dir = join(repoRoot(), 'bench/results');
   mkdirSync(dir, { recursive: true });
   const result = { date: new Date().toISOString(), engine: 'interpreter', node: process.version, qemuStartupSeconds: qemuStartup, rows, linux };

@@ -55,6 +55,8 @@ test('invalid flag values are one line and exit 2', () => {
   assertOneLineError(run(['run', '--smp', 'two']), 2, /invalid --smp value 'two'/);
   assertOneLineError(run(['run', '--mmu', 'sv57']), 2, /invalid --mmu value 'sv57'/);
   assertOneLineError(run(['run', '--console', 'tcp:1']), 2, /invalid --console value/);
+  assertOneLineError(run(['run', '--console', 'null', '--virtio-console', 'tcp:1']), 2, /invalid --virtio-console value/);
+  assertOneLineError(run(['run', '--virtio-console', 'stdio']), 2, /cannot both be stdio/);
   const r = run(['run', '--no-such-flag']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option/);

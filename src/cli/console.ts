@@ -1,12 +1,12 @@
-/** Chooses the UART's host backend from the --console flag. */
+/** Chooses a console's host backend from the --console (UART) or --virtio-console flag. */
 import { createWriteStream } from 'node:fs';
 import type { CharBackend } from '../backends/char-backend.js';
 import { TerminalBackend } from '../backends/terminal.js';
 import { StreamCharBackend } from '../backends/stream-char.js';
 import { UsageError } from './options.js';
 
-/** Opens `stdio`, `file:PATH` or `null`. `onQuit` runs on Ctrl-A x. */
-export function openConsole(spec: string, onQuit: () => void): CharBackend {
+/** Opens `stdio`, `file:PATH` or `null`. `onQuit` runs on Ctrl-A x; `flag` names the option in errors. */
+export function openConsole(spec: string, onQuit: () => void, flag = '--console'): CharBackend {
   if (spec === 'stdio') {
     if (process.stdin.isTTY) return new TerminalBackend(onQuit);
     return new StreamCharBackend(process.stdin, process.stdout);
@@ -17,5 +17,5 @@ export function openConsole(spec: string, onQuit: () => void): CharBackend {
     out.on('error', (e) => process.stderr.write(`tsvisor: console file: ${e.message}\n`));
     return new StreamCharBackend(null, out);
   }
-  throw new UsageError(`invalid --console value '${spec}': expected stdio, file:PATH or null`);
+  throw new UsageError(`invalid ${flag} value '${spec}': expected stdio, file:PATH or null`);
 }

@@ -8,13 +8,14 @@
  * --initrd, --append). Bad input gets one line on stderr and a non-zero exit.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { VirtMachine, DEFAULT_BIOS } from '../machine/virt.js';
+import { VirtMachine, DEFAULT_BIOS, CPU_ENGINES } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
 import { openConsole } from './console.js';
 import { formatStats, formatSummary } from './stats.js';
 import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
 import type { NetBackend } from '../backends/net-backend.js';
+import type { CharBackend } from '../backends/char-backend.js';
 import { NetSwitchServer, connectSwitch } from '../backends/net-switch.js';
 import { openTap } from '../backends/net-tap.js';
 
@@ -28,8 +29,12 @@ async function openNet(spec: string): Promise<NetBackend> {
     }
   }
   if (spec.startsWith('tap:') && spec.length > 4) {
+    const name = spec.slice(4);
     try {
-      return openTap(spec.slice(4));
+      // Ethernet is lossy: a TAP that goes away mid-run is reported, the VM runs on without it.
+      return await openTap(name, {
+        onClose: (e) => { if (e !== undefined) process.stderr.write(`\ntsvisor: ${e.message}\n`); },
+      });
     } catch (e) {
       throw new BootError((e as Error).message);
     }
@@ -45,7 +50,9 @@ interface RunFlags {
   memory: string;
   smp: string;
   mmu: string;
+  cpu?: string;
   console: string;
+  virtioConsole?: string;
   stats: boolean;
   quiet?: boolean;
   drive?: string[];
@@ -59,20 +66,32 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const memory = parseMemorySize(flags.memory);
   const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
   const mmu = parseChoice(flags.mmu, '--mmu value', ['sv39', 'sv48'] as const);
+  const cpu = flags.cpu === undefined ? undefined : parseChoice(flags.cpu, '--cpu value', CPU_ENGINES);
   const bios = flags.bios === 'none' ? null : flags.bios === 'default' ? DEFAULT_BIOS : flags.bios;
   // The console exists before the machine; Ctrl-A x reaches the machine through this holder.
   const quit: { machine?: VirtMachine } = {};
+  if (flags.console === 'stdio' && flags.virtioConsole === 'stdio') {
+    throw new UsageError('--console and --virtio-console cannot both be stdio: give one of them file:PATH or null');
+  }
   const console = openConsole(flags.console, () => quit.machine?.powerOff(0));
+  let virtioConsole: CharBackend | undefined;
+  try {
+    virtioConsole = flags.virtioConsole === undefined ? undefined : openConsole(flags.virtioConsole, () => quit.machine?.powerOff(0), '--virtio-console');
+  } catch (e) {
+    console.close();
+    throw e;
+  }
   const nics: Array<{ backend: NetBackend }> = [];
   for (const spec of flags.net ?? []) nics.push({ backend: await openNet(spec) });
   let machine: VirtMachine;
   try {
     machine = new VirtMachine({
-      memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu,
-      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon, nics,
+      memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu, cpu,
+      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon, nics, virtioConsole,
     });
   } catch (e) {
     console.close();
+    virtioConsole?.close();
     for (const n of nics) n.backend.close();
     throw e;
   }
@@ -81,11 +100,17 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const code = await machine.run();
   const seconds = (performance.now() - t0) / 1000;
   console.close();
+  virtioConsole?.close();
   machine.close();
   if (machine.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${machine.internalError}\n`);
   if (flags.stats) process.stderr.write(formatStats(machine, seconds));
   else if (!flags.quiet) process.stderr.write(formatSummary(machine, seconds));
   return code;
+}
+
+/** `--cpu interp|jit` (a fresh Option per command: commander keeps state on options). */
+function cpuOption(): Option {
+  return new Option('--cpu <engine>', "execution engine: 'interp' (interpreter) or 'jit' (hot code translated to JavaScript); default jit, or $TSVISOR_CPU");
 }
 
 function addRunFlags(cmd: Command): Command {
@@ -97,7 +122,9 @@ function addRunFlags(cmd: Command): Command {
     .addOption(new Option('-m, --memory <size>', 'guest RAM, e.g. 256M or 1G').default('256M'))
     .addOption(new Option('--smp <n>', 'number of harts').default('1'))
     .addOption(new Option('--mmu <mode>', 'largest translation mode advertised: sv39 or sv48').default('sv48'))
+    .addOption(cpuOption())
     .addOption(new Option('--console <backend>', "UART backend: 'stdio', 'file:PATH' (output only) or 'null'").default('stdio'))
+    .option('--virtio-console <backend>', "a virtio-console port (the guest's hvc1; hvc0 is the SBI console): 'stdio', 'file:PATH' (output only) or 'null'")
     .option('--drive <spec>', "virtio-blk disk: file=PATH[,readonly=on] (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--net <spec>', "virtio-net NIC: switch:SOCKET (a 'tsvisor switch' server) or tap:IFNAME (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--rng', 'add a virtio-rng device fed by the host CSPRNG', false)
@@ -122,12 +149,13 @@ export function buildCli(): Command {
     .description('boot the default guest (Linux 6.1 + busybox on Debian OpenSBI, built on first use) on the terminal; Ctrl-A x quits')
     .option('--smp <n>', 'number of harts', '2')
     .option('-m, --memory <size>', 'guest RAM', '256M')
+    .addOption(cpuOption())
     .option('--stats', 'print counters when the guest stops', false)
-    .action(async (flags: { smp: string; memory: string; stats: boolean }) => {
+    .action(async (flags: { smp: string; memory: string; stats: boolean; cpu?: string }) => {
       const g = defaultLinuxGuest();
       process.exitCode = await runMachine({
         bios: g.bios, kernel: g.kernel, initrd: g.initrd, append: g.append, drive: [`file=${g.disk}`], rng: true,
-        memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats,
+        memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats, cpu: flags.cpu,
       });
     });
 
@@ -144,11 +172,12 @@ export function buildCli(): Command {
   program.command('boot-uboot')
     .description('boot Debian OpenSBI + U-Boot on the terminal; Ctrl-A x quits')
     .option('--smp <n>', 'number of harts', '1')
+    .addOption(cpuOption())
     .option('--stats', 'print counters when the guest stops', false)
-    .action(async (flags: { smp: string; stats: boolean }) => {
+    .action(async (flags: { smp: string; stats: boolean; cpu?: string }) => {
       const g = defaultGuest();
       process.exitCode = await runMachine({
-        bios: g.bios, kernel: g.kernel, memory: '256M', smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats,
+        bios: g.bios, kernel: g.kernel, memory: '256M', smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats, cpu: flags.cpu,
       });
     });
   return program;

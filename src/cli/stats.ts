@@ -25,7 +25,15 @@ export function formatStats(m: VirtMachine, seconds: number): string {
     lines.push(`  tlb: hits ${t.tlbHits}, misses ${t.tlbMisses} (${acc ? ((100 * t.tlbHits) / acc).toFixed(2) : '0'}% hit), page walks ${t.pageWalks}, walk memory refs ${t.walkMemoryRefs}, flushes ${t.tlbFlushes}`);
   }
   const d = m.decodeCache.stats;
-  lines.push(`decode cache: pages ${d.pagesDecoded}, instructions ${d.instructionsDecoded}, invalidations ${d.invalidations}`);
+  lines.push(`decode cache: pages ${d.pagesDecoded}, instructions ${d.instructionsDecoded}, invalidations ${d.invalidations}, data writes to code pages ${d.dataWrites}`);
+  if (m.jit === undefined) lines.push('engine: interpreter');
+  else {
+    const j = m.jit.snapshot();
+    const perUs = j.translations ? (1000 * j.translateMs) / j.translations : 0;
+    lines.push(`engine: jit (threshold ${m.jit.threshold}): translations ${j.translations} (${j.blocksTranslated} blocks, ${j.instructionsTranslated} instructions), ` +
+      `${perUs.toFixed(0)} us each, ${j.translateMs.toFixed(0)} ms in all = ${((100 * j.translateMs) / 1000 / Math.max(seconds, 1e-9)).toFixed(1)}% of the run; ` +
+      `cache hits ${j.cacheHits}, misses ${j.cacheMisses}, rejected entries ${j.rejected}, invalidated pages ${j.invalidations}`);
+  }
   lines.push(`bus: unmapped reads ${m.bus.stats.unmappedReads}, unmapped writes ${m.bus.stats.unmappedWrites}`);
   lines.push(`board: slices ${m.stats.slices}, sleeps ${m.stats.sleeps} (${m.stats.sleptMs.toFixed(0)} ms)`);
   return lines.join('\n') + '\n';
@@ -40,6 +48,7 @@ export function formatSummary(m: VirtMachine, seconds: number): string {
     mmio += h.stats.mmioReads + h.stats.mmioWrites;
   }
   const boot = m.bootMarkerMs === undefined ? 'not reached' : `${(m.bootMarkerMs / 1000).toFixed(2)} s`;
-  return `\ntsvisor: ran ${seconds.toFixed(2)} s, ${instret} instructions (${(instret / Math.max(seconds, 1e-9) / 1e6).toFixed(1)} MIPS); ` +
+  const engine = m.jit === undefined ? 'interpreter' : `jit, ${m.jit.stats.translations} translations`;
+  return `\ntsvisor: ran ${seconds.toFixed(2)} s (${engine}), ${instret} instructions (${(instret / Math.max(seconds, 1e-9) / 1e6).toFixed(1)} MIPS); ` +
     `boot to init: ${boot}; traps: ${exc} exceptions (${ecalls} ecalls), ${irq} interrupts; MMIO accesses: ${mmio}\n`;
 }

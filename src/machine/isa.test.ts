@@ -19,16 +19,26 @@ test('the ISA test suite has programs for every area', { skip }, () => {
   }
 });
 
+// Each program on the default engine with 1 and 2 harts, and on the JIT translating every
+// entry point at its first arrival (so the translator, not the interpreter, runs the checks).
+const variants = [
+  { harts: 1, jitThreshold: undefined, label: '1 hart' },
+  { harts: 2, jitThreshold: undefined, label: '2 harts' },
+  { harts: 1, jitThreshold: 1, label: '1 hart, JIT translating at once' },
+];
+
 for (const p of programs.isa) {
-  for (const harts of [1, 2]) {
-    test(`ISA ${p.name} passes (${harts} hart${harts > 1 ? 's' : ''})`, { skip, timeout: 180_000 }, async () => {
+  for (const v of variants) {
+    test(`ISA ${p.name} passes (${v.label})`, { skip, timeout: 180_000 }, async () => {
       const con = new BufferCharBackend();
-      const m = new VirtMachine({ memory: 128 * 1048576, harts, bios: null, kernel: p.elf, console: con });
+      const cpu = v.jitThreshold === undefined ? undefined : 'jit';
+      const m = new VirtMachine({ memory: 128 * 1048576, harts: v.harts, bios: null, kernel: p.elf, console: con, cpu, jitThreshold: v.jitThreshold });
       const timer = setTimeout(() => m.powerOff(124), 150_000);
       const code = await m.run();
       clearTimeout(timer);
       assert.equal(code, 0, `${p.name} failed with code ${code}; console:\n${con.output.slice(-3000)}`);
       assert.match(con.output, /PASS/);
+      if (v.jitThreshold !== undefined) assert.ok((m.jit?.stats.translations ?? 0) > 0, 'the JIT translated nothing');
     });
   }
 }

@@ -16,13 +16,14 @@ const skip = existsSync(DEFAULT_BIOS) ? false : `missing ${DEFAULT_BIOS} (apt-ge
 const guest: LinuxGuest | undefined = skip ? undefined : buildLinuxGuest(false);
 const PROMPT = /[#$] $/m;
 
-function boot(harts: number, disk?: string, nic?: NetBackend): { m: VirtMachine; con: BufferCharBackend; done: Promise<number> } {
+function boot(harts: number, disk?: string, nic?: NetBackend, virtioConsole?: BufferCharBackend): { m: VirtMachine; con: BufferCharBackend; done: Promise<number> } {
   const g = guest as LinuxGuest;
   const con = new BufferCharBackend();
   if (process.env.TSVISOR_ECHO) con.echo = (s) => process.stderr.write(s);
   const m = new VirtMachine({
     memory: 256 * 1048576, harts, bios: DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND,
     console: con, drives: disk === undefined ? [] : [{ path: disk }], rng: true, nics: nic === undefined ? [] : [{ backend: nic }],
+    virtioConsole,
   });
   return { m, con, done: m.run() };
 }
@@ -49,6 +50,29 @@ for (const harts of [1, 2]) {
     assert.ok(m.bootMarkerMs !== undefined && m.bootMarkerMs > 0);
   });
 }
+
+test('virtio-console is hvc1 in Linux: guest output reaches the host, and a shell on it answers host input', { skip, timeout: 180_000 }, async () => {
+  const vcon = new BufferCharBackend();
+  if (process.env.TSVISOR_ECHO) vcon.echo = (s) => process.stderr.write(`[hvc1] ${s}`);
+  const { m, con, done } = boot(1, undefined, undefined, vcon);
+  let at = await con.waitFor(INIT_MARKER, 120_000);
+  at = await con.waitFor(PROMPT, 60_000, at);
+  // hvc0 is the SBI console (CONFIG_HVC_RISCV_SBI); the virtio port comes next.
+  at = (await sh(con, 'cat /sys/class/tty/hvc1/dev && echo guest-to-host > /dev/hvc1', at)).at;
+  await vcon.waitFor('guest-to-host', 10_000);
+  // A shell reading the virtio console. ENV is cleared: /init's rc file powers off when its shell exits.
+  await sh(con, "ENV= PS1='hvc1# ' setsid sh -i </dev/hvc1 >/dev/hvc1 2>&1 &", at);
+  const vat = await vcon.waitFor('hvc1# ', 30_000);
+  // The tty echoes the typed line; only the shell can print the product.
+  vcon.type('echo $((6*7))-from-hvc1\n');
+  await vcon.waitFor('42-from-hvc1', 30_000, vat);
+  const [entry] = m.virtio.filter((v) => v.device.deviceId === 3);
+  assert.ok(entry !== undefined, 'a virtio-console on the bus');
+  assert.equal(entry.transport.deviceStatus, 15, 'ACKNOWLEDGE|DRIVER|FEATURES_OK|DRIVER_OK');
+  con.type('poweroff\n');
+  assert.equal(await done, 0);
+  m.close();
+});
 
 test('a file written to the virtio-blk disk survives a reboot', { skip, timeout: 900_000 }, async () => {
   const disk = scratchDisk(guest as LinuxGuest);

@@ -10,6 +10,7 @@ import { MmioBus } from '../devices/bus.js';
 import type { HartInterruptPins, MipBit } from '../devices/device.js';
 import { Hart, StopReason } from '../cpu/riscv/hart.js';
 import { DecodeCache } from '../cpu/riscv/decode-cache.js';
+import { Jit } from '../cpu/riscv/jit/jit.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { Clint } from '../devices/clint.js';
 import { Plic } from '../devices/plic.js';
@@ -69,11 +70,23 @@ export interface VirtOptions {
   mmu?: 'sv39' | 'sv48';
   /** Instructions per hart per scheduling slice. */
   slice?: number;
+  /**
+   * The execution engine: `interp` (the interpreter only) or `jit` (hot code
+   * translated to JavaScript). Defaults to the environment variable
+   * `TSVISOR_CPU` when set (how the test suite runs under both engines), else `jit`.
+   */
+  cpu?: CpuEngine;
+  /** Arrivals at an entry point before the JIT translates it (default: DEFAULT_THRESHOLD in cpu/riscv/jit/jit.ts). */
+  jitThreshold?: number;
   /** Console text whose first appearance is timed as "boot to init" (see {@link INIT_MARKER}). */
   bootMarker?: string;
   /** virtio-blk disks, in slot order. */
   drives?: DriveOptions[];
-  /** A virtio-console port (hvc0) on this backend. */
+  /**
+   * A virtio-console port on this backend. Linux calls it hvc1: hvc0 is the
+   * SBI console (CONFIG_HVC_RISCV_SBI), so `console=hvc1` puts the kernel
+   * console on it. The boot marker is watched here as on the UART.
+   */
   virtioConsole?: CharBackend;
   /** A virtio-rng device fed from the host's CSPRNG. */
   rng?: boolean;
@@ -97,10 +110,22 @@ export const INIT_MARKER = 'tsvisor-init: reached init';
 export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
 
 /** Counters of the board, beyond each hart's. */
+/** The execution engines (see {@link VirtOptions.cpu}). */
+export const CPU_ENGINES = ['interp', 'jit'] as const;
+export type CpuEngine = typeof CPU_ENGINES[number];
+
+/** The engine used when none is chosen: `TSVISOR_CPU` if it names one, else the JIT. */
+export function defaultCpuEngine(): CpuEngine {
+  const e = process.env.TSVISOR_CPU;
+  return e === 'interp' || e === 'jit' ? e : 'jit';
+}
+
 export interface BoardStats {
   slices: number;
   sleeps: number;
   sleptMs: number;
+  /** Guest-requested reboots (sifive,test 0x7777) carried out. */
+  resets: number;
 }
 
 export class VirtMachine {
@@ -108,13 +133,15 @@ export class VirtMachine {
   readonly bus = new MmioBus();
   readonly clock = new HostClock();
   readonly decodeCache: DecodeCache;
+  /** The binary translator, when the engine is `jit`. */
+  readonly jit: Jit | undefined;
   readonly harts: Hart[] = [];
   readonly clint: Clint;
   readonly plic: Plic;
   readonly uart: Uart16550;
   readonly syscon: Syscon;
   readonly rtc: GoldfishRtc;
-  readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0 };
+  readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0, resets: 0 };
   /** The virtio-mmio transports with a device behind them, by slot. */
   readonly virtio: Array<{ slot: number; transport: VirtioMmioTransport; device: VirtioDevice }> = [];
   /** The balloon, when configured (the VMM's memory policy drives it). */
@@ -139,7 +166,9 @@ export class VirtMachine {
     this.slice = options.slice ?? 20000;
     this.ram = new GuestRam(VirtMap.dram.base, memory);
     this.decodeCache = new DecodeCache(this.ram);
-    const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache };
+    const engine = options.cpu ?? defaultCpuEngine();
+    this.jit = engine === 'jit' ? new Jit(this.ram, this.decodeCache, options.jitThreshold) : undefined;
+    const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
     for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
 
     const pins: HartInterruptPins = {
@@ -203,7 +232,7 @@ export class VirtMachine {
       devices.push(new VirtioBlock(backend, { id: `tsvisor-disk${devices.length}` }));
     }
     for (const n of o.nics ?? []) devices.push(new VirtioNet(n.backend, { mac: n.mac }));
-    if (o.virtioConsole !== undefined) devices.push(new VirtioConsole(o.virtioConsole));
+    if (o.virtioConsole !== undefined) devices.push(new VirtioConsole(this.watchMarker(o.virtioConsole, o.bootMarker ?? INIT_MARKER)));
     if (o.rng === true) devices.push(new VirtioRng());
     if (o.balloon === true) { this.balloon = new VirtioBalloon(); devices.push(this.balloon); }
     if (devices.length > VirtMap.virtio.count) {
@@ -359,9 +388,34 @@ export class VirtMachine {
     this.stats.sleptMs += performance.now() - t0;
   }
 
+  /**
+   * A guest-requested reboot: every device back to its power-on state, RAM
+   * cleared, the images reloaded and the harts restarted at the reset vector.
+   * Host-side state survives (console input typed ahead, the disks' contents,
+   * the NICs' links), as it would across a real board's reset.
+   */
   private doReset(): void {
     this.resetRequested = false;
+    this.stats.resets++;
+    // Whatever the guest wrote before rebooting reaches the disk files first.
+    for (const b of this.blockBackends) {
+      try {
+        b.flush();
+      } catch {
+        // Writes reach the backend synchronously; only their durability failed here,
+        // and the flush at power-off retries it. The reboot goes on either way.
+      }
+    }
+    // Interrupt sources first, the controllers last, so the lines the
+    // controllers sample are already low when they re-evaluate their outputs.
+    for (const v of this.virtio) v.transport.reset(); // Status 0, queues forgotten (virtio 1.2 §2.4)
+    this.uart.reset();
+    this.rtc.reset();
+    this.clint.reset();
+    this.plic.reset();
     this.ram.u8.fill(0);
+    // Through the RAM's own write hook, so the dirty bitmap and the code caches see the clear.
+    this.ram.noteWrite(0, this.ram.size);
     this.boot();
   }
 

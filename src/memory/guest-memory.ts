@@ -91,7 +91,13 @@ export class GuestRam implements GuestMemory {
    */
   readonly codePages: Uint8Array;
   /** Called with a page index when a page holding code is written. */
-  onCodeWrite: (page: number) => void = () => {};
+  /**
+   * Called when bytes [offset, offset + length) of page `page`, a page marked
+   * in {@link codePages}, are written. Returns true when the page no longer
+   * holds cached code (its mark is then cleared); false keeps the mark, for a
+   * write that missed every cached instruction (data sharing a page with code).
+   */
+  onCodeWrite: (page: number, offset: number, length: number) => boolean = () => true;
 
   constructor(readonly base: GuestAddress, readonly size: number) {
     if (size % PAGE_SIZE !== 0) throw new RangeError('guest RAM size must be a multiple of 4 KiB');
@@ -126,8 +132,8 @@ export class GuestRam implements GuestMemory {
     const last = (offset + Math.max(length, 1) - 1) >>> PAGE_SHIFT;
     for (let p = first; p <= last; p++) {
       if (this.codePages[p]) {
-        this.codePages[p] = 0;
-        this.onCodeWrite(p);
+        const start = Math.max(offset, p << PAGE_SHIFT), end = Math.min(offset + length, (p + 1) << PAGE_SHIFT);
+        if (this.onCodeWrite(p, start & (PAGE_SIZE - 1), Math.max(end - start, 1))) this.codePages[p] = 0;
       }
     }
   }

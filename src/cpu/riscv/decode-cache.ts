@@ -18,7 +18,33 @@ export class DecodedPage {
   readonly info = new Int32Array(SLOTS);
   /** The immediate; for `Op.FP` the raw encoding. */
   readonly imm = new Int32Array(SLOTS);
+  /** Bumped whenever the page is dropped or reused: code holding a stale generation must not continue. */
+  gen = 0;
+  /** The binary translator's state for this page (hotness counters and translated regions). */
+  jit: PageJitState | undefined = undefined;
   constructor(public ramOffset: number) {}
+}
+
+/** What the binary translator keeps per decoded page; dropped with the page. */
+export interface PageJitState {
+  /** Times control arrived at each slot by a jump while untranslated; 65535 = not translatable. */
+  readonly heat: Uint16Array;
+  /** The translated region function entered at each slot, if any. */
+  entries: Array<RegionFn | undefined> | undefined;
+  /** Offsets the current region was translated from. */
+  roots: number[];
+}
+
+/**
+ * A translated region, entered at byte offset `p` of its page with the hart's
+ * pc at that instruction; runs until it leaves the region or has executed at
+ * least `lim` instructions, and returns how many it executed.
+ */
+export type RegionFn = (h: RegionHart, p: number, lim: number) => number;
+
+/** The hart as translated code sees it (see `jit/translator.ts`). */
+export interface RegionHart {
+  pc: number;
 }
 
 /** Marker op for a 32-bit instruction that straddles the end of the page: fetched by the slow path. */
@@ -32,20 +58,24 @@ export interface DecodeCacheStats {
   pagesDecoded: number;
   instructionsDecoded: number;
   invalidations: number;
+  /** Pages whose translated code was dropped because their code was written. */
+  translationsDropped: number;
+  /** Writes to a page holding code that missed every decoded instruction (the page was kept). */
+  dataWrites: number;
 }
 
 export class DecodeCache {
   private pages = new Map<number, DecodedPage>();
   private free: DecodedPage[] = [];
   private scratch: Decoded = newDecoded();
-  readonly stats: DecodeCacheStats = { pagesDecoded: 0, instructionsDecoded: 0, invalidations: 0 };
+  readonly stats: DecodeCacheStats = { pagesDecoded: 0, instructionsDecoded: 0, invalidations: 0, translationsDropped: 0, dataWrites: 0 };
 
   /** The maximum number of cached pages; past it the cache is emptied (bounds host memory). */
   constructor(private readonly ram: GuestRam, private readonly maxPages = 2048) {
     const previous = ram.onCodeWrite;
-    ram.onCodeWrite = (page) => {
-      this.invalidate(page);
-      previous(page);
+    ram.onCodeWrite = (page, offset, length) => {
+      const dropped = this.codeWrite(page, offset, length);
+      return previous(page, offset, length) && dropped;
     };
   }
 
@@ -57,7 +87,7 @@ export class DecodeCache {
       if (this.pages.size >= this.maxPages) this.clear();
       p = this.free.pop();
       if (p === undefined) p = new DecodedPage(ramOffset);
-      else { p.ramOffset = ramOffset; p.info.fill(0); }
+      else { p.ramOffset = ramOffset; p.info.fill(0); p.gen++; p.jit = undefined; }
       this.pages.set(index, p);
       this.ram.codePages[index] = 1;
       this.stats.pagesDecoded++;
@@ -89,11 +119,37 @@ export class DecodeCache {
     return info;
   }
 
+  /**
+   * A write to bytes [offset, offset + length) of RAM page `page`: drops the
+   * page when the write touches a decoded instruction (one starting up to 3
+   * bytes before the write), keeps it otherwise. Returns true when the page
+   * holds no decoded code afterwards.
+   */
+  private codeWrite(page: number, offset: number, length: number): boolean {
+    const p = this.pages.get(page);
+    if (p === undefined) return true;
+    const info = p.info;
+    const last = Math.min((offset + length - 1) >>> 1, SLOTS - 1);
+    for (let s = Math.max(offset - 3, 0) >>> 1; s <= last; s++) {
+      if (info[s] !== 0) {
+        this.invalidate(page);
+        return true;
+      }
+    }
+    this.stats.dataWrites++;
+    return false;
+  }
+
   /** Drops the decoded page at RAM page index `page`. */
   invalidate(page: number): void {
     const p = this.pages.get(page);
     if (p !== undefined) {
       this.pages.delete(page);
+      p.gen++;
+      if (p.jit !== undefined) {
+        if (p.jit.entries !== undefined) this.stats.translationsDropped++;
+        p.jit = undefined;
+      }
       this.free.push(p);
       this.stats.invalidations++;
       this.notify(page);
@@ -117,7 +173,7 @@ export class DecodeCache {
       this.ram.codePages[index] = 0;
       this.notify(index);
     }
-    for (const p of this.pages.values()) this.free.push(p);
+    for (const p of this.pages.values()) { p.gen++; p.jit = undefined; this.free.push(p); }
     this.pages.clear();
     if (this.free.length > 64) this.free.length = 64;
   }

@@ -20,6 +20,7 @@ import { FpUnit } from './fpu.js';
 import { r64, mul64, mulh64, mulhu64, mulhsu64, div64, divu64, rem64, remu64, toNumberS, fromNumber } from './int64.js';
 import { CsrFile } from './csr.js';
 import { Mmu, TLB_MASK } from './mmu.js';
+import type { Jit } from './jit/jit.js';
 
 /** Why {@link Hart.run} returned. */
 export const enum StopReason {
@@ -37,6 +38,8 @@ export interface HartEnvironment {
   readonly bus: MmioBus;
   readonly time: TimeSource;
   readonly decodeCache: DecodeCache;
+  /** The binary translator; absent, the hart only interprets. */
+  readonly jit?: Jit;
 }
 
 /** Per-hart statistics; every field is a plain counter. */
@@ -124,6 +127,7 @@ export class Hart {
   /** Makes the current or next run() return at an instruction boundary. */
   requestStop(): void {
     this.stopRequested = true;
+    this.interruptCheck = true; // leaves the interpreter's inner loop and translated code promptly
   }
 
   /** Reads x[i] as a signed double (exact below 2^53). */
@@ -242,11 +246,68 @@ export class Hart {
   }
 
   /**
-   * Executes up to `budget` instructions. Returns why it stopped.
+   * Executes up to `budget` instructions (a translated region may overshoot
+   * by less than one block). Returns why it stopped.
    */
   run(budget: number): StopReason {
+    this.stopRequested = false;
+    this.csr.updateTimers();
+    if (this.waiting) {
+      if (!this.hasWakeup()) return StopReason.Wfi;
+      this.waiting = false;
+      this.interruptCheck = true;
+    }
+    this.stopReason = StopReason.Budget;
+    const jit = this.env.jit;
+    const executed = jit === undefined ? this.interpret(budget, 0, false) : this.runTranslated(budget, jit);
+    this.stats.instret += executed;
+    this.csr.retired(executed);
+    return this.stopReason;
+  }
+
+  /** Why the last interpret()/runTranslated() call stopped early. */
+  private stopReason = StopReason.Budget;
+
+  /**
+   * The binary translator's dispatcher: at each pc reached by a jump, enters
+   * the translated region for it, or interprets up to the next jump (while
+   * the translator counts the entry toward translating it).
+   */
+  private runTranslated(budget: number, jit: Jit): number {
     let executed = 0;
-    let reason = StopReason.Budget;
+    while (executed < budget) {
+      if (this.stopRequested) { this.stopReason = StopReason.Stopped; break; }
+      if (this.interruptCheck) {
+        this.interruptCheck = false;
+        this.csr.updateTimers();
+        this.takeInterrupt();
+      }
+      let off = this.pc - this.fetchBase;
+      if (!(off >= 0 && off < 4096)) {
+        // A fetch fault counts as an instruction, as in the interpreter (bounds a faulting trap vector).
+        if (!this.refillFetch()) { executed++; continue; }
+        off = this.pc - this.fetchBase;
+      }
+      const region = jit.lookup(this.fetchPage as DecodedPage, off);
+      if (region !== undefined) {
+        const n = region(this, off, budget - executed);
+        if (n > 0) { executed += n; continue; }
+      }
+      const n = this.interpret(budget - executed, executed, true);
+      executed += n;
+      if (this.stopReason !== StopReason.Budget || n === 0) break;
+    }
+    return executed;
+  }
+
+  /**
+   * The interpreter: executes up to `budget` instructions and returns how
+   * many it executed. `base` is the count already executed in this slice (for
+   * the instret CSRs). With `toJump`, returns at the first pc reached by a
+   * jump, a taken branch or a trap, where translated code may take over.
+   */
+  private interpret(budget: number, base: number, toJump: boolean): number {
+    let executed = 0;
     const xl = this.xl, xh = this.xh;
     const ram = this.ram;
     const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16;
@@ -256,16 +317,10 @@ export class Hart {
     const cache = this.cache;
     const fpu = this.fpu;
     const csr = this.csr;
-    this.stopRequested = false;
-    csr.updateTimers();
-    if (this.waiting) {
-      this.csr.updateTimers();
-      if (!this.hasWakeup()) return StopReason.Wfi;
-      this.waiting = false;
-      this.interruptCheck = true;
-    }
+    // The pc sequential execution reaches next; any other pc was reached by a jump (or a trap).
+    let next = NaN;
     outer: while (executed < budget) {
-      if (this.stopRequested) { reason = StopReason.Stopped; break; }
+      if (this.stopRequested) { this.stopReason = StopReason.Stopped; break; }
       if (this.interruptCheck) {
         this.interruptCheck = false;
         this.csr.updateTimers();
@@ -273,6 +328,7 @@ export class Hart {
       }
       // Run until something asks for a recheck.
       while (executed < budget && !this.interruptCheck) {
+        if (toJump && this.pc !== next && executed > 0) break outer;
         executed++;
         // ---- fetch ----
         let off = this.pc - this.fetchBase;
@@ -550,7 +606,7 @@ export class Hart {
             this.trapAt(Cause.Breakpoint, this.pc);
             continue;
           case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
-            csr.runExecuted = executed - 1;
+            csr.runExecuted = base + executed - 1;
             if (!csr.execute(op, rd, rs1, imm)) { this.illegalAtPc(); continue; }
             break;
           case Op.MRET:
@@ -568,7 +624,7 @@ export class Hart {
             csr.updateTimers();
             if (!this.hasWakeup()) {
               this.waiting = true;
-              reason = StopReason.Wfi;
+              this.stopReason = StopReason.Wfi;
               break outer;
             }
             this.interruptCheck = true;
@@ -583,15 +639,14 @@ export class Hart {
             continue;
         }
         this.pc += len;
+        next = this.pc;
       }
     }
-    this.stats.instret += executed;
-    csr.retired(executed);
-    return reason;
+    return executed;
   }
 
   /** Raises illegal instruction for the instruction at pc, with its bits as tval. */
-  private illegalAtPc(): void {
+  illegalAtPc(): void {
     this.illegal(this.rawAtPc());
   }
 
@@ -704,7 +759,7 @@ export class Hart {
   }
 
   /** LR/SC/AMO (unprivileged spec ch. 8). Returns false when it trapped. */
-  private atomic(op: Op, rd: number, rs1: number, rs2: number, funct: number): boolean {
+  atomic(op: Op, rd: number, rs1: number, rs2: number, funct: number): boolean {
     const xl = this.xl, xh = this.xh;
     const word = op === Op.LR_W || op === Op.SC_W || op === Op.AMO_W;
     const size = word ? 4 : 8;

@@ -1,0 +1,248 @@
+/**
+ * The binary translator against the interpreter: random programs run on both
+ * engines must end in exactly the same state — every integer and FP
+ * register, fflags, the data they stored, and the retired-instruction count.
+ *
+ * Each program is a loop whose body is random instructions (ALU, M, loads
+ * and stores including misaligned ones, FP, atomics, forward branches and
+ * jumps, CSR accesses, ECALL/illegal encodings that trap to a handler which
+ * skips them). The loop runs often enough for the translator to take over,
+ * and halfway through it patches an instruction of its own body, so a stale
+ * translation would show in the final registers.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VirtMachine, type CpuEngine } from '../../../machine/virt.js';
+import { BufferCharBackend } from '../../../backends/buffer-char.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s;
+  };
+}
+
+// ---- a tiny assembler (unprivileged spec ch. 2/34 encodings) ----
+const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number): number =>
+  ((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const I = (imm: number, rs1: number, f3: number, rd: number, op: number): number =>
+  (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const S = (imm: number, rs2: number, rs1: number, f3: number, op: number): number =>
+  ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | op) >>> 0;
+const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
+  ((((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+    (((imm >> 1) & 0xf) << 8) | (((imm >> 11) & 1) << 7) | 0x63) >>> 0;
+const J = (imm: number, rd: number): number =>
+  ((((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f) >>> 0;
+const U = (imm20: number, rd: number, op: number): number => (((imm20 & 0xfffff) << 12) | (rd << 7) | op) >>> 0;
+const addi = (rd: number, rs1: number, imm: number): number => I(imm, rs1, 0, rd, 0x13);
+const csrrw = (rd: number, csr: number, rs1: number): number => I(csr, rs1, 1, rd, 0x73);
+const csrrs = (rd: number, csr: number, rs1: number): number => I(csr, rs1, 2, rd, 0x73);
+
+/** Registers the random body may write (x24..x31 hold the harness's pointers and counters). */
+const BODY_REGS = 23;
+const DATA = 31, CODE = 30, LOOP = 29, TMP = 28, TMP2 = 27, PATCH = 26, ACC = 25, INC = 24;
+
+/** (funct7, funct3, opcode) of every OP and OP-32 instruction of RV64IM. */
+const RR_FORMS: Array<[number, number, number]> = [
+  ...[0, 1, 2, 3, 4, 5, 6, 7].map((f3): [number, number, number] => [0, f3, 0x33]),
+  [0x20, 0, 0x33], [0x20, 5, 0x33],
+  ...[0, 1, 2, 3, 4, 5, 6, 7].map((f3): [number, number, number] => [1, f3, 0x33]),
+  [0, 0, 0x3b], [0, 1, 0x3b], [0, 5, 0x3b], [0x20, 0, 0x3b], [0x20, 5, 0x3b],
+  [1, 0, 0x3b], [1, 4, 0x3b], [1, 5, 0x3b], [1, 6, 0x3b], [1, 7, 0x3b],
+];
+
+/** Builds one random program; returns its 32-bit words (the body may hold 16-bit pairs). */
+function program(seed: number, straight = false): Uint32Array {
+  const r = rng(seed);
+  const pick = (n: number): number => r() % n;
+  const reg = (): number => pick(32);
+  const dst = (): number => 1 + pick(BODY_REGS);
+  const body: number[] = [];
+  const bodyLen = 120 + pick(80);
+  // A straight program has no CSR accesses or traps (which leave translated code) and patches its first instruction.
+  let patchSlot = straight ? 0 : -1;
+  if (straight) body.push(addi(ACC, ACC, 0));
+  for (let k = body.length; k < bodyLen; k++) {
+    const left = bodyLen - k - 1;
+    let kind = pick(16);
+    if (straight && (kind === 12 || kind === 13)) kind = 0;
+    switch (kind) {
+      case 0: case 1: { // register-immediate ALU
+        const f3 = pick(8);
+        let imm = (r() & 0xfff) - 2048;
+        if (f3 === 1) imm = pick(64);
+        if (f3 === 5) imm = pick(64) | (pick(2) << 10);
+        body.push(I(imm, reg(), f3, dst(), 0x13));
+        break;
+      }
+      case 2: { // 32-bit register-immediate
+        const f3 = [0, 1, 5][pick(3)];
+        const imm = f3 === 0 ? (r() & 0xfff) - 2048 : pick(32) | (f3 === 5 ? pick(2) << 10 : 0);
+        body.push(I(imm, reg(), f3, dst(), 0x1b));
+        break;
+      }
+      case 3: case 4: { // register-register ALU, M, and their W forms
+        const [f7, f3, op] = RR_FORMS[pick(RR_FORMS.length)];
+        body.push(R(f7, reg(), reg(), f3, dst(), op));
+        break;
+      }
+      case 5: body.push(pick(2) ? U(r(), dst(), 0x37) : U(r(), dst(), 0x17)); break;
+      case 6: case 7: { // loads near DATA, any alignment
+        const f3 = [0, 1, 2, 3, 4, 5, 6][pick(7)];
+        body.push(I(pick(128) - 64, DATA, f3, dst(), 0x03));
+        break;
+      }
+      case 8: body.push(S(pick(128) - 64, reg(), DATA, pick(4), 0x23)); break;
+      case 9: { // forward branch or jump, within the body
+        if (left < 2) { body.push(addi(dst(), reg(), 1)); break; }
+        const skip = 1 + pick(Math.min(3, left - 1));
+        if (pick(4) === 0) body.push(J(4 * (skip + 1), pick(2) ? dst() : 0));
+        else body.push(B(4 * (skip + 1), reg(), reg(), [0, 1, 4, 5, 6, 7][pick(6)]));
+        break;
+      }
+      case 10: { // FP: loads/stores, arithmetic, int<->fp moves and compares
+        const fr = (): number => pick(32);
+        switch (pick(7)) {
+          case 0: body.push(I(8 * pick(16) - 64, DATA, 3, fr(), 0x07)); break; // fld
+          case 1: body.push(S(8 * pick(16) - 64, fr(), DATA, 3, 0x27)); break; // fsd
+          case 2: body.push(R([0x01, 0x05, 0x09, 0x0d][pick(4)], fr(), fr(), 7, fr(), 0x53)); break; // fadd/fsub/fmul/fdiv.d dyn
+          case 3: body.push(R(0x79, 0, reg(), 0, fr(), 0x53)); break; // fmv.d.x
+          case 4: body.push(R(0x61, 2, fr(), 1, dst(), 0x53)); break; // fcvt.l.d rtz
+          case 5: body.push(R(0x51, fr(), fr(), pick(3), dst(), 0x53)); break; // fle/flt/feq.d
+          default: body.push(R(0x69, 2, reg(), 7, fr(), 0x53)); break; // fcvt.d.l
+        }
+        break;
+      }
+      case 11: { // atomics on DATA (aligned)
+        const f5 = [0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x02, 0x03][pick(11)];
+        const f3 = pick(2) ? 2 : 3;
+        body.push(R((f5 << 2) | pick(4), f5 === 0x02 ? 0 : reg(), DATA, f3, dst(), 0x2f));
+        break;
+      }
+      case 12: // CSR traffic that ends translated blocks
+        body.push(pick(2) ? csrrw(dst(), 0x340, reg()) : csrrs(dst(), 0x001, 0)); // mscratch, fflags
+        break;
+      case 13: // traps: ecall, ebreak, an illegal word; the handler skips them
+        body.push([0x00000073, 0x00100073, 0xffffffff, 0x00000000][pick(4)] >>> 0);
+        break;
+      case 14: { // a pair of compressed instructions: c.addi and c.mv/c.add
+        const rd = dst();
+        const imm = pick(64) - 32 || 1;
+        const cAddi = 0x0001 | ((imm & 0x1f) << 2) | (rd << 7) | (((imm >> 5) & 1) << 12);
+        const cAdd = 0x9002 | (pick(31) + 1) << 2 | (dst() << 7);
+        body.push((cAddi | (cAdd << 16)) >>> 0);
+        break;
+      }
+      default:
+        if (patchSlot < 0) { patchSlot = body.length; body.push(addi(ACC, ACC, 0)); } // patched at run time
+        else body.push(addi(dst(), reg(), (r() & 0xfff) - 2048));
+    }
+  }
+  if (patchSlot < 0) { patchSlot = body.length; body.push(addi(ACC, ACC, 0)); }
+
+  const w: number[] = [];
+  // Prologue.
+  const HANDLER_AT = 16; // word index of the trap handler
+  w.push(U(0, CODE, 0x17)); // auipc x30, 0: code base
+  w.push(addi(TMP, CODE, HANDLER_AT * 4));
+  w.push(csrrw(0, 0x305, TMP)); // mtvec
+  w.push(U(0x6, TMP, 0x37)); // lui x28, 0x6 -> 0x6000: mstatus.FS
+  w.push(csrrs(0, 0x300, TMP));
+  w.push(U(0x10, DATA, 0x37)); // lui x31, 0x10 ...
+  w.push(R(0, DATA, CODE, 0, DATA, 0x33)); // x31 = code + 0x10000: the data page
+  w.push(addi(LOOP, 0, 40));
+  w.push(U(0x000c9, PATCH, 0x37)); // x26 = the encoding of addi x25, x25, 0 (0x000c8c93)
+  w.push(addi(PATCH, PATCH, -0x36d));
+  w.push(U(0x00700, INC, 0x37)); // x24 turns it into addi x25, x25, 7
+  const bodyAt = 24;
+  while (w.length < HANDLER_AT) w.push(addi(0, 0, 0));
+  // Trap handler: mepc += length of the trapping instruction.
+  w.push(I(0x341, 0, 2, TMP2, 0x73)); // csrr x27, mepc
+  w.push(I(0, TMP2, 5, TMP, 0x03)); // lhu x28, 0(x27)
+  w.push(I(3, TMP, 7, TMP, 0x13)); // andi x28, x28, 3
+  w.push(addi(TMP, TMP, -3));
+  w.push(B(12, 0, TMP, 1)); // bnez x28, +12 (compressed)
+  w.push(addi(TMP2, TMP2, 4));
+  w.push(J(8, 0));
+  w.push(addi(TMP2, TMP2, 2));
+  w.push(csrrw(0, 0x341, TMP2)); // csrw mepc
+  w.push(0x30200073); // mret
+  while (w.length < bodyAt) w.push(addi(0, 0, 0));
+  // Loop: every iteration stores to a data word on the code page (keeping the write TLB warm);
+  // iteration 20 patches the marked body instruction.
+  const loopAt = w.length;
+  w.push(S(0x7fc, 0, CODE, 2, 0x23)); // sw x0, 0x7fc(x30)
+  w.push(addi(TMP, 0, 20));
+  w.push(B(12, TMP, LOOP, 1)); // bne x29, x28, +12
+  w.push(R(0, INC, PATCH, 0, PATCH, 0x33)); // add x26, x26, x24
+  w.push(S((loopAt + 5 + patchSlot) * 4, PATCH, CODE, 2, 0x23)); // sw x26, slot(x30)
+  w.push(...body);
+  w.push(addi(LOOP, LOOP, -1));
+  w.push(B((loopAt - w.length) * 4, 0, LOOP, 1)); // bnez x29, loop
+  // Power off through sifive,test.
+  w.push(U(0x100, TMP, 0x37));
+  w.push(U(0x5, TMP2, 0x37));
+  w.push(addi(TMP2, TMP2, 0x555));
+  w.push(S(0, TMP2, TMP, 2, 0x23));
+  w.push(J(0, 0));
+  return Uint32Array.from(w);
+}
+
+interface EndState {
+  exit: number | undefined;
+  instret: number;
+  x: string;
+  f: string;
+  fflags: number;
+  data: string;
+  translations: number;
+}
+
+async function runOn(image: string, cpu: CpuEngine): Promise<EndState> {
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4 });
+  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  const h = m.harts[0];
+  const dataOff = 0x10000 - 64;
+  return {
+    exit: m.exitCode,
+    instret: h.stats.instret,
+    x: Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '),
+    f: Array.from(h.fpu.i32).join(','),
+    fflags: h.fpu.fflags,
+    data: Buffer.from(m.ram.u8.subarray(dataOff, dataOff + 256)).toString('hex'),
+    translations: m.jit?.stats.translations ?? 0,
+  };
+}
+
+test('the JIT ends random programs in the same state as the interpreter', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  let translated = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const image = join(dir, `p${seed}.bin`);
+    writeFileSync(image, new Uint8Array(program(seed).buffer));
+    const interp = await runOn(image, 'interp');
+    const jit = await runOn(image, 'jit');
+    assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
+    translated += jit.translations;
+    assert.deepEqual({ ...jit, translations: 0 }, { ...interp, translations: 0 }, `seed ${seed}`);
+  }
+  assert.ok(translated >= 40, `the translator must have taken over (translations: ${translated})`);
+});
+
+test('a store into a translated loop changes what the loop does next', { timeout: 30_000 }, async () => {
+  // x25 stays 0 under "addi x25, x25, 0" until the loop patches it to "addi x25, x25, 7" in iteration 20 of 40.
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'smc.bin');
+  writeFileSync(image, new Uint8Array(program(1000, true).buffer));
+  const interp = await runOn(image, 'interp');
+  const jit = await runOn(image, 'jit');
+  assert.ok(jit.translations > 0);
+  assert.equal(jit.x, interp.x);
+  assert.match(interp.x, / 25:0:140 /);
+  assert.equal(jit.instret, interp.instret);
+});
