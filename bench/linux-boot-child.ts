@@ -1,5 +1,6 @@
 /**
- * Child process of the benchmark: boots the default Linux guest once and
+ * Child process of the benchmark: boots the default Linux guest once (on the
+ * engine TSVISOR_CPU names) and
  * prints one JSON line — boot-to-init time, peak RSS, guest pages touched,
  * and where the host memory goes at the init marker ({@link MemoryBreakdown}).
  * A separate process gives a clean peak RSS for one VM.
@@ -112,5 +113,5 @@ const touchedPages = m.ram.dirty.count();
 process.stdout.write(JSON.stringify({
   bootMs, instructions: m.instructionsRetired(), maxRssBytes: process.resourceUsage().maxRSS * 1024,
   guestRamBytes: memory, touchedGuestBytes: touchedPages * 4096, decodedPages: m.decodeCache.size,
-  execArgv: process.execArgv, memory: breakdown,
+  execArgv: process.execArgv, memory: breakdown, engine: m.jit === undefined ? 'interp' : 'jit', jit: m.jit?.snapshot() ?? null,
 }) + '\n');

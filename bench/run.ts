@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: the same bare-metal compute programs on tsvisor and on
- * QEMU (qemu-system-riscv64, TCG) in one run. Prints a table with MIPS and
- * the tsvisor/QEMU ratio and writes bench/results/latest.json.
+ * `npm run bench`: the same bare-metal compute programs on tsvisor's
+ * interpreter, on its JIT and on QEMU (qemu-system-riscv64, TCG) in one run,
+ * then the Linux boot to init on all three. Prints tables with MIPS and the
+ * ratios and writes bench/results/latest.json.
  *
  * Both run the identical ELF with no firmware. Instruction counts come from
  * tsvisor's retired-instruction counter (the programs are deterministic, so
@@ -18,26 +19,37 @@ import { buildLinuxGuest, DEFAULT_APPEND } from '../src/guests/linux-guest.js';
 import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { spawn } from 'node:child_process';
 import type { MemoryBreakdown } from './linux-boot-child.js';
+import type { CpuEngine } from '../src/machine/virt.js';
+import type { JitStats } from '../src/cpu/riscv/jit/jit.js';
 
 interface Row {
   workload: string;
   instructions: number;
-  tsvisorSeconds: number;
-  tsvisorMips: number;
+  interpSeconds: number;
+  interpMips: number;
+  jitSeconds: number;
+  jitMips: number;
+  /** JIT speed over the interpreter's. */
+  jitSpeedup: number;
+  jit: JitStats | null;
   qemuSeconds: number | null;
   qemuMips: number | null;
-  /** tsvisor speed as a fraction of QEMU's (1 = as fast). */
+  /** The JIT's speed as a fraction of QEMU's (1 = as fast). */
   ratio: number | null;
+  /** The interpreter's speed as a fraction of QEMU's. */
+  interpRatio: number | null;
   checksumOk: boolean;
 }
 
-async function runTsvisor(p: GuestProgram): Promise<{ seconds: number; instructions: number; ok: boolean; output: string }> {
+interface TsvisorRun { seconds: number; instructions: number; ok: boolean; output: string; jit: JitStats | null }
+
+async function runTsvisor(p: GuestProgram, cpu: CpuEngine): Promise<TsvisorRun> {
   const con = new BufferCharBackend();
-  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: null, kernel: p.elf, console: con });
+  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: null, kernel: p.elf, console: con, cpu });
   const t0 = performance.now();
   const code = await m.run();
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds, instructions: m.instructionsRetired(), ok: code === 0, output: con.output };
+  return { seconds, instructions: m.instructionsRetired(), ok: code === 0, output: con.output, jit: m.jit?.snapshot() ?? null };
 }
 
 function runQemu(elf: string): { seconds: number; ok: boolean } | null {
@@ -63,10 +75,14 @@ export const LEAN_NODE_FLAGS = ['--max-semi-space-size=1', '--single-threaded'];
 /** One boot of the Linux guest in a child process. */
 interface ChildBoot {
   bootMs: number; instructions: number; maxRssBytes: number; touchedGuestBytes: number; execArgv: string[]; memory: MemoryBreakdown;
+  jit: JitStats | null;
 }
 
 interface LinuxBootResult {
+  /** Boot to init on the JIT (the default engine) and on the interpreter. */
   tsvisorBootSeconds: number;
+  interpBootSeconds: number;
+  jit: JitStats | null;
   qemuBootSeconds: number | null;
   /** tsvisor speed relative to QEMU (QEMU time / tsvisor time). */
   ratio: number | null;
@@ -81,9 +97,9 @@ interface LinuxBootResult {
   lean: { nodeFlags: string[]; bootSeconds: number; maxRssMiB: number; overheadMiB: number; memory: MemoryBreakdown };
 }
 
-function bootChild(g: { kernel: string; initrd: string }, nodeFlags: string[]): ChildBoot {
+function bootChild(g: { kernel: string; initrd: string }, nodeFlags: string[], cpu: CpuEngine = 'jit'): ChildBoot {
   const child = spawnSync(process.execPath, [...nodeFlags, join(repoRoot(), 'dist/bench/linux-boot-child.js'), g.kernel, g.initrd],
-    { encoding: 'utf8', timeout: 900_000 });
+    { encoding: 'utf8', timeout: 900_000, env: { ...process.env, TSVISOR_CPU: cpu } });
   if (child.status !== 0) throw new Error(`tsvisor Linux boot failed: ${child.stderr.slice(-2000)}`);
   return JSON.parse(child.stdout.trim().split('\n').pop() as string) as ChildBoot;
 }
@@ -92,6 +108,7 @@ function bootChild(g: { kernel: string; initrd: string }, nodeFlags: string[]): 
 async function linuxBoot(): Promise<LinuxBootResult> {
   const g = buildLinuxGuest(true);
   const r = bootChild(g, []);
+  const interp = bootChild(g, [], 'interp');
   const lean = bootChild(g, LEAN_NODE_FLAGS);
   const qemu = await new Promise<number | null>((resolve) => {
     const t0 = performance.now();
@@ -113,7 +130,7 @@ async function linuxBoot(): Promise<LinuxBootResult> {
   const tsv = r.bootMs / 1000;
   const mib = (b: number): number => b / 1048576;
   return {
-    tsvisorBootSeconds: tsv, qemuBootSeconds: qemu, ratio: qemu === null ? null : qemu / tsv, instructions: r.instructions,
+    tsvisorBootSeconds: tsv, interpBootSeconds: interp.bootMs / 1000, jit: r.jit, qemuBootSeconds: qemu, ratio: qemu === null ? null : qemu / tsv, instructions: r.instructions,
     maxRssMiB: mib(r.maxRssBytes), touchedGuestMiB: mib(r.touchedGuestBytes), overheadMiB: mib(r.maxRssBytes - r.touchedGuestBytes),
     memory: r.memory,
     lean: {
@@ -161,38 +178,46 @@ async function main(): Promise<void> {
   const qemuStartup = tiny !== undefined ? runQemu(tiny.elf)?.seconds ?? 0 : 0;
   const rows: Row[] = [];
   for (const p of programs.bench) {
-    // One warm-up run lets V8 optimize the interpreter, as a long-running VM would be.
-    await runTsvisor(p);
-    const t = await runTsvisor(p);
+    // One warm-up run per engine lets V8 optimize tsvisor itself, as in a long-running VM.
+    await runTsvisor(p, 'interp');
+    const i = await runTsvisor(p, 'interp');
+    await runTsvisor(p, 'jit');
+    const t = await runTsvisor(p, 'jit');
     const q = runQemu(p.elf);
     const qSeconds = q === null ? null : Math.max(0.001, q.seconds - qemuStartup);
-    const tsvisorMips = t.instructions / t.seconds / 1e6;
+    const interpMips = i.instructions / i.seconds / 1e6;
+    const jitMips = t.instructions / t.seconds / 1e6;
     const qemuMips = qSeconds === null ? null : t.instructions / qSeconds / 1e6;
     rows.push({
-      workload: p.name, instructions: t.instructions, tsvisorSeconds: t.seconds, tsvisorMips,
-      qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : tsvisorMips / qemuMips,
-      checksumOk: t.ok && (q === null || q.ok),
+      workload: p.name, instructions: t.instructions, interpSeconds: i.seconds, interpMips, jitSeconds: t.seconds, jitMips,
+      jitSpeedup: jitMips / interpMips, jit: t.jit,
+      qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : jitMips / qemuMips,
+      interpRatio: qemuMips === null ? null : interpMips / qemuMips,
+      checksumOk: i.ok && t.ok && (q === null || q.ok),
     });
     process.stderr.write(`bench: ${p.name} done\n`);
   }
-  const header = ['workload', 'instructions', 'tsvisor s', 'tsvisor MIPS', 'qemu s', 'qemu MIPS', 'tsvisor/qemu', 'checksum'];
-  const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.tsvisorSeconds, 2), fmt(r.tsvisorMips), fmt(r.qemuSeconds, 2),
-    fmt(r.qemuMips), r.ratio === null ? 'n/a' : `${r.ratio.toFixed(3)}x`, r.checksumOk ? 'ok' : 'WRONG']);
+  const header = ['workload', 'instructions', 'interp MIPS', 'jit MIPS', 'jit/interp', 'qemu MIPS', 'jit/qemu', 'interp/qemu', 'translations', 'checksum'];
+  const x = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(3)}x`);
+  const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.interpMips), fmt(r.jitMips), `${r.jitSpeedup.toFixed(2)}x`,
+    fmt(r.qemuMips), x(r.ratio), x(r.interpRatio), String(r.jit?.translations ?? 0), r.checksumOk ? 'ok' : 'WRONG']);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const out = [header, ...lines].map((l) => l.map((c, i) => c.padStart(widths[i])).join('  '));
   out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  process.stdout.write(`tsvisor interpreter vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
+  process.stdout.write(`tsvisor (interpreter and JIT) vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
   process.stdout.write(out.join('\n') + '\n');
   const linux = await linuxBoot();
   process.stdout.write(`\nLinux 6.1 boot to init (${DEFAULT_APPEND}; same kernel, initramfs and OpenSBI; 1 hart, 256 MiB):\n` +
-    `  tsvisor ${linux.tsvisorBootSeconds.toFixed(2)} s (${(linux.instructions / 1e6).toFixed(0)} M instructions), ` +
-    `qemu ${fmt(linux.qemuBootSeconds, 2)} s, tsvisor/qemu speed ${linux.ratio === null ? 'n/a' : linux.ratio.toFixed(3) + 'x'}\n` +
+    `  tsvisor jit ${linux.tsvisorBootSeconds.toFixed(2)} s (${(linux.instructions / 1e6).toFixed(0)} M instructions, ` +
+    `${linux.jit?.translations ?? 0} translations, ${(linux.jit?.translateMs ?? 0).toFixed(0)} ms translating), ` +
+    `interpreter ${linux.interpBootSeconds.toFixed(2)} s, qemu ${fmt(linux.qemuBootSeconds, 2)} s; ` +
+    `jit/qemu speed ${linux.ratio === null ? 'n/a' : linux.ratio.toFixed(3) + 'x'}\n` +
     `  tsvisor host memory: peak RSS ${linux.maxRssMiB.toFixed(0)} MiB, guest RAM touched ${linux.touchedGuestMiB.toFixed(0)} MiB, ` +
     `overhead beyond guest RAM ${linux.overheadMiB.toFixed(0)} MiB\n`);
   process.stdout.write(formatMemory(linux));
   const dir = join(repoRoot(), 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const result = { date: new Date().toISOString(), engine: 'interpreter', node: process.version, qemuStartupSeconds: qemuStartup, rows, linux };
+  const result = { date: new Date().toISOString(), engines: ['interp', 'jit'], node: process.version, qemuStartupSeconds: qemuStartup, rows, linux };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(`wrote ${join(dir, 'latest.json')}\n`);
   if (rows.some((r) => !r.checksumOk)) process.exitCode = 1;
