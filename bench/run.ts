@@ -20,7 +20,7 @@ import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { spawn } from 'node:child_process';
 import type { MemoryBreakdown } from './linux-boot-child.js';
 import type { CpuEngine } from '../src/machine/virt.js';
-import type { JitStats } from '../src/cpu/riscv/jit/jit.js';
+import type { JitBackend, JitStats } from '../src/cpu/riscv/jit/jit.js';
 
 interface Row {
   workload: string;
@@ -29,6 +29,8 @@ interface Row {
   interpMips: number;
   jitSeconds: number;
   jitMips: number;
+  /** The JIT with its JavaScript back end instead of WebAssembly. */
+  jitJsMips: number;
   /** JIT speed over the interpreter's. */
   jitSpeedup: number;
   jit: JitStats | null;
@@ -43,9 +45,9 @@ interface Row {
 
 interface TsvisorRun { seconds: number; instructions: number; ok: boolean; output: string; jit: JitStats | null }
 
-async function runTsvisor(p: GuestProgram, cpu: CpuEngine): Promise<TsvisorRun> {
+async function runTsvisor(p: GuestProgram, cpu: CpuEngine, jitBackend: JitBackend = 'wasm'): Promise<TsvisorRun> {
   const con = new BufferCharBackend();
-  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: null, kernel: p.elf, console: con, cpu });
+  const m = new VirtMachine({ memory: 256 * 1048576, harts: 1, bios: null, kernel: p.elf, console: con, cpu, jitBackend });
   const t0 = performance.now();
   const code = await m.run();
   const seconds = (performance.now() - t0) / 1000;
@@ -183,6 +185,8 @@ async function main(): Promise<void> {
     const i = await runTsvisor(p, 'interp');
     await runTsvisor(p, 'jit');
     const t = await runTsvisor(p, 'jit');
+    await runTsvisor(p, 'jit', 'js');
+    const j = await runTsvisor(p, 'jit', 'js');
     const q = runQemu(p.elf);
     const qSeconds = q === null ? null : Math.max(0.001, q.seconds - qemuStartup);
     const interpMips = i.instructions / i.seconds / 1e6;
@@ -190,21 +194,22 @@ async function main(): Promise<void> {
     const qemuMips = qSeconds === null ? null : t.instructions / qSeconds / 1e6;
     rows.push({
       workload: p.name, instructions: t.instructions, interpSeconds: i.seconds, interpMips, jitSeconds: t.seconds, jitMips,
+      jitJsMips: j.instructions / j.seconds / 1e6,
       jitSpeedup: jitMips / interpMips, jit: t.jit,
       qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : jitMips / qemuMips,
       interpRatio: qemuMips === null ? null : interpMips / qemuMips,
-      checksumOk: i.ok && t.ok && (q === null || q.ok),
+      checksumOk: i.ok && t.ok && j.ok && (q === null || q.ok),
     });
     process.stderr.write(`bench: ${p.name} done\n`);
   }
-  const header = ['workload', 'instructions', 'interp MIPS', 'jit MIPS', 'jit/interp', 'qemu MIPS', 'jit/qemu', 'interp/qemu', 'translations', 'checksum'];
+  const header = ['workload', 'instructions', 'interp MIPS', 'jit-js MIPS', 'jit MIPS', 'jit/interp', 'qemu MIPS', 'jit/qemu', 'interp/qemu', 'translations', 'checksum'];
   const x = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(3)}x`);
-  const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.interpMips), fmt(r.jitMips), `${r.jitSpeedup.toFixed(2)}x`,
+  const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.interpMips), fmt(r.jitJsMips), fmt(r.jitMips), `${r.jitSpeedup.toFixed(2)}x`,
     fmt(r.qemuMips), x(r.ratio), x(r.interpRatio), String(r.jit?.translations ?? 0), r.checksumOk ? 'ok' : 'WRONG']);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const out = [header, ...lines].map((l) => l.map((c, i) => c.padStart(widths[i])).join('  '));
   out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  process.stdout.write(`tsvisor (interpreter and JIT) vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
+  process.stdout.write(`tsvisor (interpreter; JIT to JavaScript; JIT to WebAssembly, the default) vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
   process.stdout.write(out.join('\n') + '\n');
   const linux = await linuxBoot();
   process.stdout.write(`\nLinux 6.1 boot to init (${DEFAULT_APPEND}; same kernel, initramfs and OpenSBI; 1 hart, 256 MiB):\n` +

@@ -30,7 +30,7 @@ export function formatStats(m: VirtMachine, seconds: number): string {
   else {
     const j = m.jit.snapshot();
     const perUs = j.translations ? (1000 * j.translateMs) / j.translations : 0;
-    lines.push(`engine: jit (threshold ${m.jit.threshold}): translations ${j.translations} (${j.blocksTranslated} blocks, ${j.instructionsTranslated} instructions), ` +
+    lines.push(`engine: jit (${m.jit.backend}, threshold ${m.jit.threshold}): translations ${j.translations} (${j.blocksTranslated} blocks, ${j.instructionsTranslated} instructions), ` +
       `${perUs.toFixed(0)} us each, ${j.translateMs.toFixed(0)} ms in all = ${((100 * j.translateMs) / 1000 / Math.max(seconds, 1e-9)).toFixed(1)}% of the run; ` +
       `cache hits ${j.cacheHits}, misses ${j.cacheMisses}, rejected entries ${j.rejected}, invalidated pages ${j.invalidations}`);
   }
@@ -48,7 +48,7 @@ export function formatSummary(m: VirtMachine, seconds: number): string {
     mmio += h.stats.mmioReads + h.stats.mmioWrites;
   }
   const boot = m.bootMarkerMs === undefined ? 'not reached' : `${(m.bootMarkerMs / 1000).toFixed(2)} s`;
-  const engine = m.jit === undefined ? 'interpreter' : `jit, ${m.jit.stats.translations} translations`;
+  const engine = m.jit === undefined ? 'interpreter' : `jit to ${m.jit.backend}, ${m.jit.stats.translations} translations`;
   return `\ntsvisor: ran ${seconds.toFixed(2)} s (${engine}), ${instret} instructions (${(instret / Math.max(seconds, 1e-9) / 1e6).toFixed(1)} MIPS); ` +
     `boot to init: ${boot}; traps: ${exc} exceptions (${ecalls} ecalls), ${irq} interrupts; MMIO accesses: ${mmio}\n`;
 }

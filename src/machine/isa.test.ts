@@ -24,15 +24,16 @@ test('the ISA test suite has programs for every area', { skip }, () => {
 const variants = [
   { harts: 1, jitThreshold: undefined, label: '1 hart' },
   { harts: 2, jitThreshold: undefined, label: '2 harts' },
-  { harts: 1, jitThreshold: 1, label: '1 hart, JIT translating at once' },
-];
+  { harts: 1, jitThreshold: 1, jitBackend: 'wasm', label: '1 hart, JIT to WebAssembly at once' },
+  { harts: 1, jitThreshold: 1, jitBackend: 'js', label: '1 hart, JIT to JavaScript at once' },
+] as const;
 
 for (const p of programs.isa) {
   for (const v of variants) {
     test(`ISA ${p.name} passes (${v.label})`, { skip, timeout: 180_000 }, async () => {
       const con = new BufferCharBackend();
       const cpu = v.jitThreshold === undefined ? undefined : 'jit';
-      const m = new VirtMachine({ memory: 128 * 1048576, harts: v.harts, bios: null, kernel: p.elf, console: con, cpu, jitThreshold: v.jitThreshold });
+      const m = new VirtMachine({ memory: 128 * 1048576, harts: v.harts, bios: null, kernel: p.elf, console: con, cpu, jitThreshold: v.jitThreshold, jitBackend: 'jitBackend' in v ? v.jitBackend : undefined });
       const timer = setTimeout(() => m.powerOff(124), 150_000);
       const code = await m.run();
       clearTimeout(timer);

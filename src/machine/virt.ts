@@ -10,7 +10,7 @@ import { MmioBus } from '../devices/bus.js';
 import type { HartInterruptPins, MipBit } from '../devices/device.js';
 import { Hart, StopReason } from '../cpu/riscv/hart.js';
 import { DecodeCache } from '../cpu/riscv/decode-cache.js';
-import { Jit } from '../cpu/riscv/jit/jit.js';
+import { Jit, type JitBackend } from '../cpu/riscv/jit/jit.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { Clint } from '../devices/clint.js';
 import { Plic } from '../devices/plic.js';
@@ -76,6 +76,11 @@ export interface VirtOptions {
    * `TSVISOR_CPU` when set (how the test suite runs under both engines), else `jit`.
    */
   cpu?: CpuEngine;
+  /**
+   * What the JIT emits: `wasm` (WebAssembly, used when guest RAM fits a
+   * WebAssembly memory) or `js`. Defaults to `TSVISOR_JIT_BACKEND`, else `wasm`.
+   */
+  jitBackend?: JitBackend;
   /** Arrivals at an entry point before the JIT translates it (default: DEFAULT_THRESHOLD in cpu/riscv/jit/jit.ts). */
   jitThreshold?: number;
   /** Console text whose first appearance is timed as "boot to init" (see {@link INIT_MARKER}). */
@@ -118,6 +123,11 @@ export type CpuEngine = typeof CPU_ENGINES[number];
 export function defaultCpuEngine(): CpuEngine {
   const e = process.env.TSVISOR_CPU;
   return e === 'interp' || e === 'jit' ? e : 'jit';
+}
+
+/** The JIT back end used when none is chosen: `TSVISOR_JIT_BACKEND` if it names one, else WebAssembly. */
+export function defaultJitBackend(): JitBackend {
+  return process.env.TSVISOR_JIT_BACKEND === 'js' ? 'js' : 'wasm';
 }
 
 export interface BoardStats {
@@ -170,6 +180,7 @@ export class VirtMachine {
     this.jit = engine === 'jit' ? new Jit(this.ram, this.decodeCache, options.jitThreshold) : undefined;
     const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
     for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
+    if (this.jit !== undefined && (options.jitBackend ?? defaultJitBackend()) === 'wasm') this.jit.useWasm(this.harts);
 
     const pins: HartInterruptPins = {
       set: (hartId: number, bit: MipBit, level: boolean) => {

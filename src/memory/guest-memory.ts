@@ -13,6 +13,11 @@ export type GuestAddress = number;
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
+/** Bytes reserved after RAM for host state that WebAssembly code reads (per-hart registers and TLBs). */
+export const HOST_STATE_BYTES = 16 << 20;
+/** The largest 32-bit WebAssembly memory (4 GiB less one 64 KiB page, to stay clear of the limit). */
+const MAX_WASM_MEMORY = 65535 * 65536;
+
 /** Raised when a guest-supplied address range does not lie inside RAM. */
 export class GuestMemoryError extends Error {
   constructor(readonly address: GuestAddress, readonly length: number) {
@@ -24,8 +29,8 @@ export class GuestMemoryError extends Error {
 /** One bit per guest page, set when the page is written. */
 export class DirtyBitmap {
   readonly bits: Uint8Array;
-  constructor(readonly pages: number) {
-    this.bits = new Uint8Array(pages);
+  constructor(readonly pages: number, bits?: Uint8Array) {
+    this.bits = bits ?? new Uint8Array(pages);
   }
   /** Marks page `page` dirty. */
   mark(page: number): void {
@@ -99,16 +104,58 @@ export class GuestRam implements GuestMemory {
    */
   onCodeWrite: (page: number, offset: number, length: number) => boolean = () => true;
 
+  /**
+   * The WebAssembly memory holding RAM (at offset 0) and, after it, the host
+   * state area: when present, the JIT's WebAssembly code reaches guest RAM,
+   * registers, TLBs and the page bitmaps directly. Absent when RAM is too
+   * large for a 32-bit WebAssembly memory.
+   */
+  readonly wasmMemory: WebAssembly.Memory | undefined;
+  private stateNext: number;
+  private readonly stateEnd: number;
+
   constructor(readonly base: GuestAddress, readonly size: number) {
     if (size % PAGE_SIZE !== 0) throw new RangeError('guest RAM size must be a multiple of 4 KiB');
-    this.buffer = new ArrayBuffer(size);
-    this.u8 = new Uint8Array(this.buffer);
-    this.u16 = new Uint16Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
-    this.dv = new DataView(this.buffer);
-    this.dirty = new DirtyBitmap(size / PAGE_SIZE);
-    this.codePages = new Uint8Array(size / PAGE_SIZE);
+    const pages = size / PAGE_SIZE;
+    const total = size + 2 * pages + HOST_STATE_BYTES;
+    if (total <= MAX_WASM_MEMORY) {
+      const wasmPages = Math.ceil(total / 65536);
+      this.wasmMemory = new WebAssembly.Memory({ initial: wasmPages, maximum: wasmPages });
+      this.buffer = this.wasmMemory.buffer;
+      this.stateNext = size;
+      this.stateEnd = wasmPages * 65536;
+    } else {
+      this.buffer = new ArrayBuffer(size);
+      this.stateNext = this.stateEnd = size;
+    }
+    this.u8 = new Uint8Array(this.buffer, 0, size);
+    this.u16 = new Uint16Array(this.buffer, 0, size / 2);
+    this.i32 = new Int32Array(this.buffer, 0, size / 4);
+    this.u32 = new Uint32Array(this.buffer, 0, size / 4);
+    this.dv = new DataView(this.buffer, 0, size);
+    this.dirty = new DirtyBitmap(pages, this.hostArray(Uint8Array, pages));
+    this.codePages = this.hostArray(Uint8Array, pages);
+  }
+
+  /**
+   * A zeroed typed array for host-side state (registers, TLBs), placed in the
+   * state area after RAM when there is one (so WebAssembly code can reach it
+   * at `array.byteOffset`), else on its own.
+   */
+  hostArray<T extends Uint8Array | Int32Array | Float64Array>(
+    ctor: { new (buffer: ArrayBuffer, offset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number },
+    length: number,
+  ): T {
+    const bytes = length * ctor.BYTES_PER_ELEMENT;
+    const at = (this.stateNext + 7) & ~7;
+    if (this.wasmMemory === undefined || at + bytes > this.stateEnd) return new ctor(length);
+    this.stateNext = at + bytes;
+    return new ctor(this.buffer, at, length);
+  }
+
+  /** True when `array` lives in this RAM's WebAssembly memory. */
+  inWasmMemory(array: ArrayBufferView): boolean {
+    return this.wasmMemory !== undefined && array.buffer === this.buffer;
   }
 
   /** The first address past the end of RAM. */

@@ -61,8 +61,8 @@ const TWO32 = 4294967296;
 
 export class Hart {
   /** Low/high 32 bits of x0..x31 (+ sink). */
-  readonly xl = new Int32Array(33);
-  readonly xh = new Int32Array(33);
+  readonly xl: Int32Array;
+  readonly xh: Int32Array;
   /** Signed value of the pc. */
   pc = 0;
   /** Current privilege level. */
@@ -95,6 +95,9 @@ export class Hart {
 
   constructor(readonly id: number, readonly env: HartEnvironment) {
     this.ram = env.ram;
+    // In RAM's host state area, where the JIT's WebAssembly code reads them.
+    this.xl = env.ram.hostArray(Int32Array, 33);
+    this.xh = env.ram.hostArray(Int32Array, 33);
     this.cache = env.decodeCache;
     this.fpu = new FpUnit(this.xl, this.xh);
     this.csr = new CsrFile(this, env.time);

@@ -49,9 +49,9 @@ const accessCause = [Cause.LoadAccess, Cause.StoreAccess, Cause.FetchAccess];
 
 export class Mmu {
   /** TLB tags: virtual page number (signed), NaN when empty. */
-  readonly tag = new Float64Array(CONTEXTS * TLB_SIZE).fill(NaN);
+  readonly tag: Float64Array;
   /** RAM offset of the page, or -1 when the page is not RAM. */
-  readonly ramOffset = new Float64Array(CONTEXTS * TLB_SIZE);
+  readonly ramOffset: Float64Array;
   /** Physical address of the page. */
   readonly phys = new Float64Array(CONTEXTS * TLB_SIZE);
   /** Index of the first entry of the current data-read, data-write and fetch contexts. */
@@ -77,6 +77,9 @@ export class Mmu {
   private pmpRegions: PmpRegion[] = [];
 
   constructor(private readonly hart: Hart) {
+    // In RAM's host state area, where the JIT's WebAssembly code reads them.
+    this.tag = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE).fill(NaN);
+    this.ramOffset = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE);
     this.contextChanged();
   }
 

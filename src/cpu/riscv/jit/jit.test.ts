@@ -16,6 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtMachine, type CpuEngine } from '../../../machine/virt.js';
+import type { JitBackend } from './jit.js';
 import { BufferCharBackend } from '../../../backends/buffer-char.js';
 
 function rng(seed: number): () => number {
@@ -203,8 +204,9 @@ interface EndState {
   translations: number;
 }
 
-async function runOn(image: string, cpu: CpuEngine): Promise<EndState> {
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4 });
+async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm'): Promise<EndState> {
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend });
+  if (cpu === 'jit') assert.equal(m.jit?.backend, jitBackend);
   for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
   const h = m.harts[0];
   const dataOff = 0x10000 - 64;
@@ -219,20 +221,22 @@ async function runOn(image: string, cpu: CpuEngine): Promise<EndState> {
   };
 }
 
-test('the JIT ends random programs in the same state as the interpreter', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  let translated = 0;
-  for (let seed = 1; seed <= 40; seed++) {
-    const image = join(dir, `p${seed}.bin`);
-    writeFileSync(image, new Uint8Array(program(seed).buffer));
-    const interp = await runOn(image, 'interp');
-    const jit = await runOn(image, 'jit');
-    assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
-    translated += jit.translations;
-    assert.deepEqual({ ...jit, translations: 0 }, { ...interp, translations: 0 }, `seed ${seed}`);
-  }
-  assert.ok(translated >= 40, `the translator must have taken over (translations: ${translated})`);
-});
+for (const backend of ['wasm', 'js'] as const) {
+  test(`the JIT (${backend}) ends random programs in the same state as the interpreter`, { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+    let translated = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const image = join(dir, `p${seed}.bin`);
+      writeFileSync(image, new Uint8Array(program(seed).buffer));
+      const interp = await runOn(image, 'interp');
+      const jit = await runOn(image, 'jit', backend);
+      assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
+      translated += jit.translations;
+      assert.deepEqual({ ...jit, translations: 0 }, { ...interp, translations: 0 }, `seed ${seed}`);
+    }
+    assert.ok(translated >= 40, `the translator must have taken over (translations: ${translated})`);
+  });
+}
 
 test('a store into a translated loop changes what the loop does next', { timeout: 30_000 }, async () => {
   // x25 stays 0 under "addi x25, x25, 0" until the loop patches it to "addi x25, x25, 7" in iteration 20 of 40.

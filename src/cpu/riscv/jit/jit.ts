@@ -26,6 +26,11 @@ import type { GuestRam } from '../../../memory/guest-memory.js';
 import type { DecodeCache, DecodedPage, PageJitState, RegionFn } from '../decode-cache.js';
 import { r64, mul64, mulh64, mulhsu64, mulhu64, div64, divu64, rem64, remu64 } from '../int64.js';
 import { discoverRegion, generateRegion } from './translator.js';
+import { compileWasmRegion, type WasmEnv } from './wasm.js';
+import type { Hart } from '../hart.js';
+
+/** The code the translator emits: WebAssembly (when guest RAM is a WebAssembly memory) or JavaScript. */
+export type JitBackend = 'wasm' | 'js';
 
 /** Statistics of the translator (all counters since the machine started). */
 export interface JitStats {
@@ -91,13 +96,41 @@ export class Jit {
     cacheHits: 0, cacheMisses: 0, rejected: 0, invalidations: 0,
   };
   private readonly env: RegionEnv;
+  private wasm: WasmEnv | undefined;
+  /** The hart and page a WebAssembly region runs for (its imports act on them). */
+  private readonly current: { hart: Hart | undefined; pageVa: number } = { hart: undefined, pageVa: 0 };
 
-  constructor(ram: GuestRam, private readonly cache: DecodeCache, readonly threshold = DEFAULT_THRESHOLD) {
+  constructor(private readonly ram: GuestRam, private readonly cache: DecodeCache, readonly threshold = DEFAULT_THRESHOLD) {
     this.env = {
       u8: ram.u8, u16: ram.u16, i32: ram.i32, dirty: ram.dirty.bits, codePages: ram.codePages, ram, r64,
       int64: { mul64, mulh64, mulhsu64, mulhu64, div64, divu64, rem64, remu64 },
       shifts: { sll: shl, srl: shr, sra: sar },
     };
+  }
+
+  /** The back end in use. */
+  get backend(): JitBackend {
+    return this.wasm === undefined ? 'js' : 'wasm';
+  }
+
+  /**
+   * Switches to the WebAssembly back end when guest RAM is a WebAssembly
+   * memory and every hart's registers and TLB live in it (called once the
+   * harts exist); returns the back end in use.
+   */
+  useWasm(harts: Hart[]): JitBackend {
+    const ram = this.ram;
+    const memory = ram.wasmMemory;
+    const inside = (a: ArrayBufferView): boolean => ram.inWasmMemory(a);
+    if (memory === undefined || !inside(ram.dirty.bits) || !inside(ram.codePages) ||
+      !harts.every((h) => inside(h.xl) && inside(h.xh) && inside(h.mmu.tag) && inside(h.mmu.ramOffset))) return this.backend;
+    const scratch = ram.hostArray(Int32Array, 8);
+    if (!inside(scratch)) return this.backend;
+    this.wasm = {
+      ram, scratch,
+      layout: { memory, scratch: scratch.byteOffset, dirty: ram.dirty.bits.byteOffset, codePages: ram.codePages.byteOffset },
+    };
+    return 'wasm';
   }
 
   /** Statistics, with the invalidation count read from the decode cache. */
@@ -140,9 +173,16 @@ export class Jit {
       this.stats.rejected++;
       return undefined;
     }
-    const region = generateRegion(blocks);
-    const factory = new Function('env', 'dp', region.source) as RegionFactory;
-    const fn = factory(this.env, page);
+    let fn: RegionFn;
+    let instructions = 0;
+    if (this.wasm !== undefined) {
+      fn = compileWasmRegion(blocks, page, this.wasm, this.current);
+      for (const b of blocks) instructions += b.insns.length;
+    } else {
+      const region = generateRegion(blocks);
+      fn = (new Function('env', 'dp', region.source) as RegionFactory)(this.env, page);
+      instructions = region.instructions;
+    }
     if (union || pj.entries === undefined) {
       const entries = new Array<RegionFn | undefined>(SLOTS);
       for (const b of blocks) entries[b.start >>> 1] = fn;
@@ -155,7 +195,7 @@ export class Jit {
     }
     this.stats.translations++;
     this.stats.blocksTranslated += blocks.length;
-    this.stats.instructionsTranslated += region.instructions;
+    this.stats.instructionsTranslated += instructions;
     this.stats.translateMs += performance.now() - t0;
     return fn;
   }
