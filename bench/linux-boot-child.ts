@@ -10,6 +10,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { VirtMachine, DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
 import { DEFAULT_APPEND } from '../src/guests/linux-guest.js';
+import { HOST_STATE_BYTES } from '../src/memory/guest-memory.js';
 
 /** Bytes of one decoded page: two Int32Array(2048) (src/cpu/riscv/decode-cache.ts). */
 const DECODED_PAGE_BYTES = 2 * 2048 * 4;
@@ -53,6 +54,9 @@ interface SmapsSummary {
   anonymous: number;
 }
 
+/** How much larger than guest RAM its mapping may be: the host state area after RAM (see GuestRam). */
+const GUEST_MAPPING_SLACK = HOST_STATE_BYTES + (32 << 20);
+
 function readSmaps(guestRamSize: number): SmapsSummary | null {
   let smaps: string;
   try {
@@ -68,7 +72,8 @@ function readSmaps(guestRamSize: number): SmapsSummary | null {
     if (head !== null) {
       const size = parseInt(head[2], 16) - parseInt(head[1], 16);
       const name = head[3];
-      if (!guestFound && name === '' && size >= guestRamSize && size <= guestRamSize + 1048576) { kind = 'guestRam'; guestFound = true; }
+      // Guest RAM is one anonymous mapping just over its size (a WebAssembly memory adds the host state area).
+      if (!guestFound && name === '' && size >= guestRamSize && size <= guestRamSize + GUEST_MAPPING_SLACK) { kind = 'guestRam'; guestFound = true; }
       else if (name.startsWith('/')) kind = 'files';
       else if (name === '[heap]') kind = 'brkHeap';
       else kind = 'anonymous';
@@ -99,7 +104,8 @@ for (const s of getHeapSpaceStatistics()) {
   heapSpacesResident[s.space_name] = s.physical_space_size;
   heapResident += s.physical_space_size;
 }
-const arrayBuffersBesideGuestRam = mu.arrayBuffers - memory;
+// A WebAssembly memory is not counted among ArrayBuffers; a plain ArrayBuffer is.
+const arrayBuffersBesideGuestRam = mu.arrayBuffers - (m.ram.wasmMemory === undefined ? memory : 0);
 const breakdown: MemoryBreakdown = {
   nodeBaselineRss, rss: mu.rss, guestRamResident, smaps, heapTotal: mu.heapTotal, heapUsed: mu.heapUsed, heapSpacesResident,
   arrayBuffers: mu.arrayBuffers, arrayBuffersBesideGuestRam,

@@ -66,6 +66,25 @@ export const enum Mstatus {
   TSR = 1 << 22,
 }
 
+/** hstatus fields (§9.2.1), bit positions in the low 32 bits (VSXL, in the high word, is fixed at 2). */
+export const enum Hstatus {
+  VSBE = 1 << 5,
+  GVA = 1 << 6,
+  SPV = 1 << 7,
+  SPVP = 1 << 8,
+  HU = 1 << 9,
+  VGEIN = 0x3f << 12,
+  VTVM = 1 << 20,
+  VTW = 1 << 21,
+  VTSR = 1 << 22,
+}
+
+/** mstatus fields of the H extension, bit positions in the high 32 bits (§9.4.1). */
+export const enum MstatusHi {
+  GVA = 1 << 6,
+  MPV = 1 << 7,
+}
+
 /** Memory access kinds, used for TLB selection and fault causes. */
 export const enum Access {
   Read = 0,
@@ -85,5 +104,11 @@ export const enum Csr {
   MCOUNTEREN = 0x306, MENVCFG = 0x30a, MCOUNTINHIBIT = 0x320, MHPMEVENT3 = 0x323, MHPMEVENT31 = 0x33f,
   MSCRATCH = 0x340, MEPC = 0x341, MCAUSE = 0x342, MTVAL = 0x343, MIP = 0x344, MTINST = 0x34a, MTVAL2 = 0x34b,
   PMPCFG0 = 0x3a0, PMPCFG15 = 0x3af, PMPADDR0 = 0x3b0, PMPADDR63 = 0x3ef,
+  // Hypervisor extension (privileged spec ch. 9)
+  HSTATUS = 0x600, HEDELEG = 0x602, HIDELEG = 0x603, HIE = 0x604, HTIMEDELTA = 0x605, HCOUNTEREN = 0x606,
+  HGEIE = 0x607, HENVCFG = 0x60a, HTVAL = 0x643, HIP = 0x644, HVIP = 0x645, HTINST = 0x64a, HGATP = 0x680,
+  HGEIP = 0xe12,
+  VSSTATUS = 0x200, VSIE = 0x204, VSTVEC = 0x205, VSSCRATCH = 0x240, VSEPC = 0x241, VSCAUSE = 0x242,
+  VSTVAL = 0x243, VSIP = 0x244, VSATP = 0x280,
   MCYCLE = 0xb00, MINSTRET = 0xb02, MHPMCOUNTER3 = 0xb03, MHPMCOUNTER31 = 0xb1f,
 }

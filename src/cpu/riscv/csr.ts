@@ -4,13 +4,13 @@
  * are full 64-bit registers, and as numbers where all bits fit in 32.
  */
 import { Op } from './decode.js';
-import { Csr, Mstatus, Priv } from './constants.js';
+import { Cause, Csr, Hstatus, Mstatus, MstatusHi, Priv } from './constants.js';
 import type { Hart } from './hart.js';
 import type { TimeSource } from '../../devices/device.js';
-import { r64, fromNumber, toNumberU } from './int64.js';
+import { r64, fromNumber, toNumberU, toNumberS } from './int64.js';
 
-/** misa: MXL=2 (RV64) and extensions A, C, D, F, I, M, S, U. */
-const MISA_LO = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
+/** misa: MXL=2 (RV64) and extensions A, C, D, F, H, I, M, S, U. */
+const MISA_LO = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
 const MISA_HI = 0x80000000 | 0;
 
 const MSTATUS_WRITABLE = Mstatus.SIE | Mstatus.MIE | Mstatus.SPIE | Mstatus.MPIE | Mstatus.SPP | Mstatus.MPP |
@@ -22,8 +22,25 @@ const SSTATUS_WRITABLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.SPP | Mstatus.FS |
 const MEDELEG_WRITABLE = 0xb3ff;
 /** Supervisor interrupts that may be delegated: SSIP, STIP, SEIP. */
 const MIDELEG_WRITABLE = 0x222;
-const MIE_WRITABLE = 0xaaa;
+/** M and S interrupt enables, and the VS ones of the H extension (VSSIE, VSTIE, VSEIE). */
+const MIE_WRITABLE = 0xeee;
 const SSIP = 1 << 1, STIP = 1 << 5, SEIP = 1 << 9;
+/** The VS-level interrupt bits (VSSIP, VSTIP, VSEIP): always delegated to HS (mideleg reads them as one, §9.4.2). */
+export const VS_IRQS = 0x444;
+const VSSIP = 1 << 2;
+/** Exceptions HS may delegate to VS (§9.2.2): not the ecalls from HS/VS/M, nor guest-page faults or virtual instruction. */
+const HEDELEG_WRITABLE = 0xb1ff;
+const HSTATUS_WRITABLE = Hstatus.GVA | Hstatus.SPV | Hstatus.SPVP | Hstatus.HU | Hstatus.VTVM | Hstatus.VTW | Hstatus.VTSR;
+/** Supervisor CSRs that have a VS counterpart at csr + 0x100, used instead while V=1 (§9.2). */
+const VS_ALIASED = new Set<number>([Csr.SSTATUS, Csr.SIE, Csr.STVEC, Csr.SSCRATCH, Csr.SEPC, Csr.SCAUSE, Csr.STVAL, Csr.SIP, Csr.SATP]);
+/** Supervisor CSRs that exist (for the virtual-instruction rule of VU-mode). */
+const SUPERVISOR_CSRS = new Set<number>([...VS_ALIASED, Csr.SCOUNTEREN, Csr.SENVCFG, Csr.STIMECMP]);
+/** Hypervisor and VS CSRs that exist. */
+const HYPERVISOR_CSRS = new Set<number>([
+  Csr.HSTATUS, Csr.HEDELEG, Csr.HIDELEG, Csr.HIE, Csr.HTIMEDELTA, Csr.HCOUNTEREN, Csr.HGEIE, Csr.HENVCFG,
+  Csr.HTVAL, Csr.HIP, Csr.HVIP, Csr.HTINST, Csr.HGATP, Csr.HGEIP,
+  Csr.VSSTATUS, Csr.VSIE, Csr.VSTVEC, Csr.VSSCRATCH, Csr.VSEPC, Csr.VSCAUSE, Csr.VSTVAL, Csr.VSIP, Csr.VSATP,
+]);
 
 /** Saved CSR state (see {@link CsrFile.save}). */
 export interface CsrState {
@@ -53,6 +70,30 @@ export class CsrFile {
   mscratchLo = 0; mscratchHi = 0;
   sscratchLo = 0; sscratchHi = 0;
   satpLo = 0; satpHi = 0;
+  /** mstatus bits of the high word that are stored (MPV, GVA). */
+  mstatusH = 0;
+  mtval2Lo = 0; mtval2Hi = 0;
+  mtinstLo = 0; mtinstHi = 0;
+  // Hypervisor extension (privileged spec ch. 9).
+  hstatus = 0;
+  hedeleg = 0;
+  hideleg = 0;
+  /** hvip: VSSIP, VSTIP, VSEIP injected by the hypervisor (mip.VSSIP and hip.VSSIP alias its bit 2). */
+  hvip = 0;
+  hcounteren = 0;
+  henvcfg = 0;
+  htimedeltaLo = 0; htimedeltaHi = 0;
+  htvalLo = 0; htvalHi = 0;
+  htinstLo = 0; htinstHi = 0;
+  hgatpLo = 0; hgatpHi = 0;
+  /** vsstatus (the low word; UXL is fixed at 2). */
+  vsstatus = 0;
+  vstvecLo = 0; vstvecHi = 0;
+  vsscratchLo = 0; vsscratchHi = 0;
+  vsepcLo = 0; vsepcHi = 0;
+  vscause = 0; vscauseInterrupt = false;
+  vstvalLo = 0; vstvalHi = 0;
+  vsatpLo = 0; vsatpHi = 0;
   mcounteren = 0;
   scounteren = 0;
   menvcfgLo = 0; menvcfgHi = 0;
@@ -83,6 +124,18 @@ export class CsrFile {
     this.mscratchLo = this.mscratchHi = this.sscratchLo = this.sscratchHi = 0;
     this.satpLo = this.satpHi = 0;
     this.hart.mmu.setSatp(0, 0);
+    this.mstatusH = 0;
+    this.mtval2Lo = this.mtval2Hi = this.mtinstLo = this.mtinstHi = 0;
+    this.hstatus = this.hedeleg = this.hideleg = this.hvip = this.hcounteren = this.henvcfg = 0;
+    this.htimedeltaLo = this.htimedeltaHi = this.htvalLo = this.htvalHi = this.htinstLo = this.htinstHi = 0;
+    this.hgatpLo = this.hgatpHi = 0;
+    this.hart.mmu.setHgatp(0, 0);
+    this.vsstatus = 0;
+    this.vstvecLo = this.vstvecHi = this.vsscratchLo = this.vsscratchHi = this.vsepcLo = this.vsepcHi = 0;
+    this.vscause = 0; this.vscauseInterrupt = false;
+    this.vstvalLo = this.vstvalHi = 0;
+    this.vsatpLo = this.vsatpHi = 0;
+    this.hart.mmu.setVsatp(0, 0);
     this.mcounteren = this.scounteren = this.senvcfg = this.mcountinhibit = 0;
     this.menvcfgLo = this.menvcfgHi = 0;
     this.stimecmpLo = this.stimecmpHi = -1;
@@ -97,7 +150,12 @@ export class CsrFile {
 
   /** The effective value of mip. */
   mipValue(): number {
-    return this.mipHw | this.mipSw | this.stipTimer;
+    return this.mipHw | this.mipSw | this.stipTimer | this.hvip;
+  }
+
+  /** The effective value of mideleg: the VS-level interrupts always go to HS (§9.4.2). */
+  midelegValue(): number {
+    return this.mideleg | VS_IRQS;
   }
 
   /** Drives a device-controlled mip bit (MEIP, MTIP, MSIP, SEIP). */
@@ -134,20 +192,41 @@ export class CsrFile {
     return this.retiredBase + this.runExecuted + this.instretOffset;
   }
 
+  /** Why the last failed read() failed: illegal instruction, or virtual instruction (counters in V=1). */
+  private failCause = Cause.IllegalInstruction;
+
   /**
-   * Executes a Zicsr instruction. Returns false when it is illegal (the hart
-   * then raises the exception).
+   * Executes a Zicsr instruction. Returns 0 on success, else the exception
+   * cause the hart must raise (illegal or virtual instruction).
    */
-  execute(op: Op, rd: number, rs1: number, csr: number): boolean {
+  execute(op: Op, rd: number, rs1: number, csr: number): number {
     const h = this.hart;
-    // §2.1: csr[9:8] is the lowest privilege that may access; csr[11:10]=3 is read-only.
-    if (((csr >>> 8) & 3) > h.priv) return false;
     const immForm = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
     const srcLo = immForm ? rs1 : h.xl[rs1];
     const srcHi = immForm ? 0 : h.xh[rs1];
     const isWrite = op === Op.CSRRW || op === Op.CSRRWI || rs1 !== 0;
-    if (isWrite && (csr >>> 10) === 3) return false;
-    if (!this.read(csr)) return false;
+    // §2.1: csr[11:10]=3 is read-only; csr[9:8] is the lowest privilege that may access
+    // (2 = hypervisor: HS-mode or M).
+    const readOnly = (csr >>> 10) === 3;
+    const level = (csr >>> 8) & 3;
+    if (h.virt) {
+      // §9.6.1: in VS/VU, CSRs HS-mode could access raise virtual instruction.
+      if (level === 3) return Cause.IllegalInstruction;
+      const hsAllowed = !(isWrite && readOnly);
+      if (level === 2) return HYPERVISOR_CSRS.has(csr) && hsAllowed ? Cause.VirtualInstruction : Cause.IllegalInstruction;
+      if (level === 1) {
+        if (h.priv === Priv.U) return SUPERVISOR_CSRS.has(csr) && hsAllowed ? Cause.VirtualInstruction : Cause.IllegalInstruction;
+        if (csr === Csr.SATP && (this.hstatus & Hstatus.VTVM) !== 0) return Cause.VirtualInstruction;
+        // vstimecmp is not implemented (henvcfg.STCE = 0).
+        if (csr === Csr.STIMECMP) return this.sstc && (this.mcounteren & 2) !== 0 ? Cause.VirtualInstruction : Cause.IllegalInstruction;
+        if (VS_ALIASED.has(csr)) csr += 0x100;
+      }
+    } else if (level > h.priv && !(level === 2 && h.priv === Priv.S)) {
+      return Cause.IllegalInstruction;
+    }
+    if (isWrite && readOnly) return Cause.IllegalInstruction;
+    this.failCause = Cause.IllegalInstruction;
+    if (!this.read(csr)) return this.failCause;
     const oldLo = this.vl, oldHi = this.vh;
     if (isWrite) {
       let nl: number, nh: number;
@@ -157,17 +236,26 @@ export class CsrFile {
       if (op === Op.CSRRW || op === Op.CSRRWI) { nl = srcLo; nh = srcHi; }
       else if (op === Op.CSRRS || op === Op.CSRRSI) { nl = rmwLo | srcLo; nh = oldHi | srcHi; }
       else { nl = rmwLo & ~srcLo; nh = oldHi & ~srcHi; }
-      if (!this.write(csr, nl | 0, nh | 0)) return false;
+      if (!this.write(csr, nl | 0, nh | 0)) return Cause.IllegalInstruction;
     }
     h.xl[rd] = oldLo;
     h.xh[rd] = oldHi;
-    return true;
+    return 0;
   }
 
+  /** Counter access (§3.1.11, §9.2.6): mcounteren gates S/U, hcounteren gates VS/VU (virtual instruction). */
   private counterAllowed(bit: number): boolean {
-    const p = this.hart.priv;
+    const h = this.hart;
+    const p = h.priv;
     if (p === Priv.M) return true;
     if (((this.mcounteren >>> bit) & 1) === 0) return false;
+    if (h.virt) {
+      if (((this.hcounteren >>> bit) & 1) === 0 || (p === Priv.U && ((this.scounteren >>> bit) & 1) === 0)) {
+        this.failCause = Cause.VirtualInstruction;
+        return false;
+      }
+      return true;
+    }
     if (p === Priv.U && ((this.scounteren >>> bit) & 1) === 0) return false;
     return true;
   }
@@ -192,7 +280,9 @@ export class CsrFile {
       case Csr.FRM: if (!this.fpOn()) return false; return this.set(fpu.frm, 0);
       case Csr.FCSR: if (!this.fpOn()) return false; return this.set((fpu.frm << 5) | fpu.fflags, 0);
       case Csr.CYCLE: if (!this.counterAllowed(0)) return false; return this.setNumber(this.instret());
-      case Csr.TIME: if (!this.counterAllowed(1)) return false; return this.setNumber(this.time.now());
+      case Csr.TIME:
+        if (!this.counterAllowed(1)) return false;
+        return this.setNumber(this.time.now() + (h.virt ? toNumberS(this.htimedeltaLo, this.htimedeltaHi) : 0));
       case Csr.INSTRET: if (!this.counterAllowed(2)) return false; return this.setNumber(this.instret());
       case Csr.SSTATUS: return this.set(this.mstatus & SSTATUS_VISIBLE, this.mstatusHigh());
       case Csr.SIE: return this.set(this.mie & this.mideleg, 0);
@@ -210,12 +300,44 @@ export class CsrFile {
       case Csr.SATP:
         if (h.priv === Priv.S && (this.mstatus & Mstatus.TVM) !== 0) return false;
         return this.set(this.satpLo, this.satpHi);
+      case Csr.HSTATUS: return this.set(this.hstatus, 2); // VSXL = 2 (64-bit)
+      case Csr.HEDELEG: return this.set(this.hedeleg, 0);
+      case Csr.HIDELEG: return this.set(this.hideleg, 0);
+      case Csr.HIE: return this.set(this.mie & VS_IRQS, 0);
+      case Csr.HIP: return this.set(this.mipValue() & VS_IRQS, 0);
+      case Csr.HVIP: return this.set(this.hvip, 0);
+      case Csr.HGEIE: case Csr.HGEIP: return this.set(0, 0); // GEILEN = 0
+      case Csr.HCOUNTEREN: return this.set(this.hcounteren, 0);
+      case Csr.HENVCFG: return this.set(this.henvcfg, 0);
+      case Csr.HTIMEDELTA: return this.set(this.htimedeltaLo, this.htimedeltaHi);
+      case Csr.HTVAL: return this.set(this.htvalLo, this.htvalHi);
+      case Csr.HTINST: return this.set(this.htinstLo, this.htinstHi);
+      case Csr.HGATP:
+        if (h.priv === Priv.S && (this.mstatus & Mstatus.TVM) !== 0) return false;
+        return this.set(this.hgatpLo, this.hgatpHi);
+      case Csr.VSSTATUS: {
+        // The FP state is tracked in mstatus.FS only (translated code sets it): report a guest's
+        // enabled FP state as dirty whenever the hart's is, so the guest kernel saves it.
+        if ((this.vsstatus & Mstatus.FS) !== 0 && (this.mstatus & Mstatus.FS) === Mstatus.FS) this.vsstatus |= Mstatus.FS;
+        const fsDirty = (this.vsstatus & Mstatus.FS) === Mstatus.FS;
+        return this.set(this.vsstatus & SSTATUS_VISIBLE, (fsDirty ? 0x80000000 : 0) | 2);
+      }
+      case Csr.VSIE: return this.set((this.mie & this.hideleg & VS_IRQS) >>> 1, 0);
+      case Csr.VSIP: return this.set((this.mipValue() & this.hideleg & VS_IRQS) >>> 1, 0);
+      case Csr.VSTVEC: return this.set(this.vstvecLo, this.vstvecHi);
+      case Csr.VSSCRATCH: return this.set(this.vsscratchLo, this.vsscratchHi);
+      case Csr.VSEPC: return this.set(this.vsepcLo, this.vsepcHi);
+      case Csr.VSCAUSE: return this.set(this.vscause, this.vscauseInterrupt ? 0x80000000 : 0);
+      case Csr.VSTVAL: return this.set(this.vstvalLo, this.vstvalHi);
+      case Csr.VSATP: return this.set(this.vsatpLo, this.vsatpHi);
+      case Csr.MTVAL2: return this.set(this.mtval2Lo, this.mtval2Hi);
+      case Csr.MTINST: return this.set(this.mtinstLo, this.mtinstHi);
       case Csr.MVENDORID: case Csr.MARCHID: case Csr.MIMPID: case Csr.MCONFIGPTR: return this.set(0, 0);
       case Csr.MHARTID: return this.set(h.id, 0);
-      case Csr.MSTATUS: return this.set(this.mstatus, this.mstatusHigh());
+      case Csr.MSTATUS: return this.set(this.mstatus, this.mstatusHigh() | this.mstatusH);
       case Csr.MISA: return this.set(MISA_LO, MISA_HI);
       case Csr.MEDELEG: return this.set(this.medeleg, 0);
-      case Csr.MIDELEG: return this.set(this.mideleg, 0);
+      case Csr.MIDELEG: return this.set(this.midelegValue(), 0);
       case Csr.MIE: return this.set(this.mie, 0);
       case Csr.MTVEC: return this.set(this.mtvecLo, this.mtvecHi);
       case Csr.MCOUNTEREN: return this.set(this.mcounteren, 0);
@@ -297,7 +419,58 @@ export class CsrFile {
       case Csr.SATP:
         if (h.mmu.setSatp(lo, hi)) { this.satpLo = lo; this.satpHi = hi; }
         return true;
-      case Csr.MSTATUS: this.writeMstatus((this.mstatus & ~MSTATUS_WRITABLE) | (lo & MSTATUS_WRITABLE)); return true;
+      case Csr.HSTATUS: this.hstatus = lo & HSTATUS_WRITABLE; return true;
+      case Csr.HEDELEG: this.hedeleg = lo & HEDELEG_WRITABLE; return true;
+      case Csr.HIDELEG: this.hideleg = lo & VS_IRQS; h.recheckInterrupts(); return true;
+      case Csr.HIE: this.mie = (this.mie & ~VS_IRQS) | (lo & VS_IRQS); h.recheckInterrupts(); return true;
+      case Csr.HIP: this.hvip = (this.hvip & ~VSSIP) | (lo & VSSIP); h.recheckInterrupts(); return true;
+      case Csr.HVIP: this.hvip = lo & VS_IRQS; h.recheckInterrupts(); return true;
+      case Csr.HGEIE: return true;
+      case Csr.HCOUNTEREN: this.hcounteren = lo >>> 0; return true;
+      case Csr.HENVCFG: this.henvcfg = lo & 1; return true; // FIOM only (no STCE: vstimecmp is not implemented)
+      case Csr.HTIMEDELTA: this.htimedeltaLo = lo; this.htimedeltaHi = hi; return true;
+      case Csr.HTVAL: this.htvalLo = lo; this.htvalHi = hi; return true;
+      case Csr.HTINST: this.htinstLo = lo; this.htinstHi = hi; return true;
+      case Csr.HGATP: {
+        // VMID is not implemented (VMIDLEN = 0); the root of an x4 table is 16 KiB-aligned (PPN[1:0] = 0).
+        const ml = lo & ~3, mh = hi & 0xf0000fff;
+        if (h.mmu.setHgatp(ml, mh)) { this.hgatpLo = ml; this.hgatpHi = mh; }
+        return true;
+      }
+      case Csr.VSSTATUS: {
+        const old = this.vsstatus;
+        this.vsstatus = (old & ~SSTATUS_WRITABLE) | (lo & SSTATUS_WRITABLE);
+        if ((old ^ this.vsstatus) & (Mstatus.SUM | Mstatus.MXR)) h.mmu.flushAll();
+        h.recheckInterrupts();
+        return true;
+      }
+      case Csr.VSIE: {
+        const m = this.hideleg & VS_IRQS;
+        this.mie = (this.mie & ~m) | ((lo << 1) & m);
+        h.recheckInterrupts();
+        return true;
+      }
+      case Csr.VSIP:
+        if (this.hideleg & VSSIP) this.hvip = (this.hvip & ~VSSIP) | ((lo << 1) & VSSIP);
+        h.recheckInterrupts();
+        return true;
+      case Csr.VSTVEC: if ((lo & 3) < 2) { this.vstvecLo = lo; this.vstvecHi = hi; } return true;
+      case Csr.VSSCRATCH: this.vsscratchLo = lo; this.vsscratchHi = hi; return true;
+      case Csr.VSEPC: this.vsepcLo = lo & ~1; this.vsepcHi = hi; return true;
+      case Csr.VSCAUSE: this.vscause = lo & 0x7fffffff; this.vscauseInterrupt = hi < 0; return true;
+      case Csr.VSTVAL: this.vstvalLo = lo; this.vstvalHi = hi; return true;
+      case Csr.VSATP:
+        if (h.mmu.setVsatp(lo, hi)) { this.vsatpLo = lo; this.vsatpHi = hi; }
+        return true;
+      case Csr.MTVAL2: this.mtval2Lo = lo; this.mtval2Hi = hi; return true;
+      case Csr.MTINST: this.mtinstLo = lo; this.mtinstHi = hi; return true;
+      case Csr.MSTATUS: {
+        const oldH = this.mstatusH;
+        this.mstatusH = hi & (MstatusHi.MPV | MstatusHi.GVA);
+        if (oldH !== this.mstatusH) h.mmu.contextChanged();
+        this.writeMstatus((this.mstatus & ~MSTATUS_WRITABLE) | (lo & MSTATUS_WRITABLE));
+        return true;
+      }
       case Csr.MISA: return true; // WARL, fixed
       case Csr.MEDELEG: this.medeleg = lo & MEDELEG_WRITABLE; return true;
       case Csr.MIDELEG: this.mideleg = lo & MIDELEG_WRITABLE; h.recheckInterrupts(); return true;
@@ -318,6 +491,7 @@ export class CsrFile {
       case Csr.MIP: {
         const writable = SSIP | SEIP | (this.sstc ? 0 : STIP);
         this.mipSw = (this.mipSw & ~writable) | (lo & writable);
+        this.hvip = (this.hvip & ~VSSIP) | (lo & VSSIP);
         h.recheckInterrupts();
         return true;
       }
@@ -382,6 +556,8 @@ export class CsrFile {
       else if (typeof self[k] === 'number') self[k] = v;
     }
     this.hart.mmu.setSatp(this.satpLo, this.satpHi);
+    this.hart.mmu.setVsatp(this.vsatpLo, this.vsatpHi);
+    this.hart.mmu.setHgatp(this.hgatpLo, this.hgatpHi);
     this.hart.mmu.pmpChanged();
     this.hart.mmu.contextChanged();
   }

@@ -1,5 +1,6 @@
 /**
- * One RISC-V hart (RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc; M, S, U).
+ * One RISC-V hart (RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc + H; M, HS,
+ * U, and with the hypervisor extension VS and VU).
  *
  * The hart is a machine-agnostic engine: it is handed RAM, the MMIO bus, a
  * time source and the shared decode cache, and {@link Hart.run} executes up
@@ -15,10 +16,10 @@ import type { MmioBus } from '../../devices/bus.js';
 import type { TimeSource } from '../../devices/device.js';
 import { Op, AmoFunct, decode, newDecoded } from './decode.js';
 import { DecodeCache, DecodedPage, OP_CROSS_PAGE } from './decode-cache.js';
-import { Access, Cause, Mstatus, Priv } from './constants.js';
+import { Access, Cause, Hstatus, Mstatus, MstatusHi, Priv } from './constants.js';
 import { FpUnit } from './fpu.js';
 import { r64, mul64, mulh64, mulhu64, mulhsu64, div64, divu64, rem64, remu64, toNumberS, fromNumber } from './int64.js';
-import { CsrFile } from './csr.js';
+import { CsrFile, VS_IRQS } from './csr.js';
 import { Mmu, TLB_MASK } from './mmu.js';
 import type { Jit } from './jit/jit.js';
 
@@ -67,6 +68,15 @@ export class Hart {
   pc = 0;
   /** Current privilege level. */
   priv: Priv = Priv.M;
+  /** Virtualization mode V of the H extension (§9.1): with priv S it is VS-mode, with U VU-mode. */
+  virt = false;
+  /**
+   * Set by the MMU just before it raises a fault whose tval is a guest
+   * virtual address (hstatus.GVA/mstatus.GVA), with the guest physical
+   * address of a guest-page fault (for htval/mtval2); the next trap consumes them.
+   */
+  gvaNext = false;
+  gpaNext = 0;
   readonly fpu: FpUnit;
   readonly csr: CsrFile;
   readonly mmu: Mmu;
@@ -113,6 +123,9 @@ export class Hart {
     this.xh.fill(0);
     this.pc = pc;
     this.priv = Priv.M;
+    this.virt = false;
+    this.gvaNext = false;
+    this.gpaNext = 0;
     this.csr.reset();
     this.mmu.flushAll();
     this.waiting = false;
@@ -166,21 +179,49 @@ export class Hart {
     this.interruptCheck = true;
   }
 
+  /** Changes privilege level and virtualization mode together. */
+  setMode(p: Priv, virt: boolean): void {
+    this.virt = virt;
+    this.setPriv(p);
+  }
+
   /**
-   * Takes a trap (privileged spec §3.1.6.1, §3.3.1, §4.1.1): exception `cause`
-   * (or interrupt when `interrupt`) with trap value (tvalLo, tvalHi), at the
-   * current pc. Chooses M or S by medeleg/mideleg.
+   * Takes a trap (privileged spec §3.1.6.1, §3.3.1, §4.1.1, §9.6): exception
+   * `cause` (or interrupt when `interrupt`) with trap value (tvalLo, tvalHi),
+   * at the current pc. Chooses M, HS or VS by medeleg/mideleg and, for traps
+   * from V=1, hedeleg/hideleg.
    */
   trap(cause: number, tvalLo: number, tvalHi: number, interrupt = false): void {
     const c = this.csr;
     const from = this.priv;
+    const virt = this.virt;
+    const gva = this.gvaNext;
+    const gpa = this.gpaNext;
+    this.gvaNext = false;
+    this.gpaNext = 0;
     if (interrupt) { this.stats.interrupts++; this.stats.interruptsByCause[cause]++; }
     else { this.stats.exceptions++; this.stats.exceptionsByCause[cause]++; }
-    const delegated = from <= Priv.S && ((interrupt ? c.mideleg : c.medeleg) >>> cause) & 1;
+    const delegated = from <= Priv.S && ((interrupt ? c.midelegValue() : c.medeleg) >>> cause) & 1;
+    const toVs = delegated !== 0 && virt && ((interrupt ? c.hideleg : c.hedeleg) >>> cause) & 1;
     fromNumber(this.pc);
     const epcLo = r64.lo, epcHi = r64.hi;
     let vector: number;
-    if (delegated) {
+    if (toVs) {
+      // §9.6.1: VS-level interrupts appear to the guest as their S-level counterparts (code - 1).
+      const vcause = interrupt ? cause - 1 : cause;
+      c.vsepcLo = epcLo; c.vsepcHi = epcHi;
+      c.vscause = vcause; c.vscauseInterrupt = interrupt;
+      c.vstvalLo = tvalLo; c.vstvalHi = tvalHi;
+      let vs = c.vsstatus;
+      vs = (vs & ~Mstatus.SPIE) | ((vs & Mstatus.SIE) ? Mstatus.SPIE : 0);
+      vs = (vs & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
+      vs &= ~Mstatus.SIE;
+      c.vsstatus = vs;
+      vector = toNumberS(c.vstvecLo & ~3, c.vstvecHi);
+      if (interrupt && (c.vstvecLo & 3) === 1) vector += 4 * vcause;
+      this.pc = vector;
+      if (from !== Priv.S) this.setPriv(Priv.S); else { this.dropFetchPage(); this.interruptCheck = true; }
+    } else if (delegated) {
       c.sepcLo = epcLo; c.sepcHi = epcHi;
       c.scause = cause; c.scauseInterrupt = interrupt;
       c.stvalLo = tvalLo; c.stvalHi = tvalHi;
@@ -189,10 +230,19 @@ export class Hart {
       ms = (ms & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
       ms &= ~Mstatus.SIE;
       c.mstatus = ms;
+      // §9.2.1: SPV records V, SPVP the guest's privilege (when V was 1), GVA whether stval is a guest virtual address.
+      let hs = c.hstatus & ~(Hstatus.SPV | Hstatus.GVA);
+      if (virt) hs = (hs & ~Hstatus.SPVP) | Hstatus.SPV | (from === Priv.S ? Hstatus.SPVP : 0);
+      if (gva && !interrupt) hs |= Hstatus.GVA;
+      c.hstatus = hs;
+      // htval: the guest physical address of a guest-page fault, shifted right by 2 (§9.2.9).
+      fromNumber(Math.floor(gpa / 4));
+      c.htvalLo = r64.lo; c.htvalHi = r64.hi;
+      c.htinstLo = c.htinstHi = 0;
       vector = toNumberS(c.stvecLo & ~3, c.stvecHi);
       if (interrupt && (c.stvecLo & 3) === 1) vector += 4 * cause;
       this.pc = vector;
-      if (from !== Priv.S) this.setPriv(Priv.S); else { this.dropFetchPage(); this.interruptCheck = true; }
+      if (from !== Priv.S || virt) this.setMode(Priv.S, false); else { this.dropFetchPage(); this.interruptCheck = true; }
     } else {
       c.mepcLo = epcLo; c.mepcHi = epcHi;
       c.mcause = cause; c.mcauseInterrupt = interrupt;
@@ -202,10 +252,15 @@ export class Hart {
       ms = (ms & ~Mstatus.MPP) | (from << Mstatus.MPP_SHIFT);
       ms &= ~Mstatus.MIE;
       c.mstatus = ms;
+      // §9.4.1: MPV records V; GVA whether mtval is a guest virtual address. mtval2 as htval.
+      c.mstatusH = (virt ? MstatusHi.MPV : 0) | (gva && !interrupt ? MstatusHi.GVA : 0);
+      fromNumber(Math.floor(gpa / 4));
+      c.mtval2Lo = r64.lo; c.mtval2Hi = r64.hi;
+      c.mtinstLo = c.mtinstHi = 0;
       vector = toNumberS(c.mtvecLo & ~3, c.mtvecHi);
       if (interrupt && (c.mtvecLo & 3) === 1) vector += 4 * cause;
       this.pc = vector;
-      this.setPriv(Priv.M);
+      this.setMode(Priv.M, false);
     }
   }
 
@@ -220,22 +275,35 @@ export class Hart {
     this.trap(Cause.IllegalInstruction, raw | 0, 0);
   }
 
+  /** Raises a virtual-instruction exception (§9.6.1) for the instruction at pc, with its bits as tval. */
+  virtualAtPc(): void {
+    this.trap(Cause.VirtualInstruction, this.rawAtPc() | 0, 0);
+  }
+
   /**
    * Takes the highest-priority pending and enabled interrupt, if any
-   * (privileged spec §3.1.9). Returns true when one was taken.
+   * (privileged spec §3.1.9, §9.6.2): M-level, then HS-level (always enabled
+   * while V=1), then VS-level (only while V=1, enabled by vsstatus.SIE).
+   * Returns true when one was taken.
    */
   takeInterrupt(): boolean {
     const c = this.csr;
     const pending = c.mipValue() & c.mie;
     if (pending === 0) return false;
-    const mPending = pending & ~c.mideleg;
+    const mideleg = c.midelegValue();
+    const mPending = pending & ~mideleg;
     const mEnabled = this.priv < Priv.M || (c.mstatus & Mstatus.MIE) !== 0;
     let chosen = -1;
     if (mPending !== 0 && mEnabled) chosen = highestPriority(mPending);
     else {
-      const sPending = pending & c.mideleg;
-      const sEnabled = this.priv < Priv.S || (this.priv === Priv.S && (c.mstatus & Mstatus.SIE) !== 0);
+      const sPending = pending & mideleg & ~(c.hideleg & VS_IRQS);
+      const sEnabled = this.priv < Priv.S || this.virt || (this.priv === Priv.S && (c.mstatus & Mstatus.SIE) !== 0);
       if (sPending !== 0 && sEnabled) chosen = highestPriority(sPending);
+      else if (this.virt) {
+        const vsPending = pending & mideleg & c.hideleg & VS_IRQS;
+        const vsEnabled = this.priv === Priv.U || (c.vsstatus & Mstatus.SIE) !== 0;
+        if (vsPending !== 0 && vsEnabled) chosen = highestPriority(vsPending);
+      }
     }
     if (chosen < 0) return false;
     this.waiting = false;
@@ -603,25 +671,36 @@ export class Hart {
           case Op.FENCE_I: break; // the decode cache tracks code writes, so there is nothing to flush
           case Op.ECALL:
             this.stats.ecalls++;
-            this.trap(Cause.EcallU + this.priv, 0, 0);
+            this.trap(this.virt && this.priv === Priv.S ? Cause.EcallVS : Cause.EcallU + this.priv, 0, 0);
             continue;
           case Op.EBREAK:
             this.trapAt(Cause.Breakpoint, this.pc);
             continue;
           case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
             csr.runExecuted = base + executed - 1;
-            if (!csr.execute(op, rd, rs1, imm)) { this.illegalAtPc(); continue; }
+            {
+              const fault = csr.execute(op, rd, rs1, imm);
+              if (fault !== 0) { if (fault === Cause.VirtualInstruction) this.virtualAtPc(); else this.illegalAtPc(); continue; }
+            }
             break;
           case Op.MRET:
-            if (this.priv !== Priv.M) { this.illegalAtPc(); continue; }
+            if (this.priv !== Priv.M) { if (this.virt) this.virtualAtPc(); else this.illegalAtPc(); continue; }
             this.mret();
             continue;
           case Op.SRET:
+            // §9.6.1: in VU, and in VS with hstatus.VTSR, SRET is a virtual instruction; mstatus.TSR affects HS only.
+            if (this.virt) {
+              if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTSR) !== 0) { this.virtualAtPc(); continue; }
+              this.sretVs();
+              continue;
+            }
             if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TSR) !== 0)) { this.illegalAtPc(); continue; }
             this.sret();
             continue;
           case Op.WFI:
-            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TW) !== 0)) { this.illegalAtPc(); continue; }
+            if (this.priv !== Priv.M && (csr.mstatus & Mstatus.TW) !== 0) { this.illegalAtPc(); continue; }
+            if (this.virt && (this.priv === Priv.U || (csr.hstatus & Hstatus.VTW) !== 0)) { this.virtualAtPc(); continue; }
+            if (this.priv === Priv.U) { this.illegalAtPc(); continue; }
             this.pc += len;
             this.stats.wfi++;
             csr.updateTimers();
@@ -633,9 +712,26 @@ export class Hart {
             this.interruptCheck = true;
             continue;
           case Op.SFENCE_VMA:
-            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) { this.illegalAtPc(); continue; }
+            if (this.virt) {
+              // In V=1 it flushes the guest's (VS-stage) translations; mstatus.TVM affects HS only.
+              if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTVM) !== 0) { this.virtualAtPc(); continue; }
+            } else if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) { this.illegalAtPc(); continue; }
             if (rs1 === 0) mmu.flushAll(); else mmu.flushPage(toNumberS(xl[rs1], xh[rs1]));
             this.dropFetchPage();
+            break;
+          case Op.HFENCE_VVMA: case Op.HFENCE_GVMA:
+            // §9.3.2: HS-mode (GVMA: unless mstatus.TVM) and M only.
+            if (this.virt) { this.virtualAtPc(); continue; }
+            if (this.priv === Priv.U || (op === Op.HFENCE_GVMA && this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) {
+              this.illegalAtPc();
+              continue;
+            }
+            // The combined guest translations are cached per guest virtual page: flush them all.
+            mmu.flushAll();
+            this.dropFetchPage();
+            break;
+          case Op.HLV: case Op.HSV:
+            if (!this.hypervisorAccess(op, rd, rs1, rs2, imm)) continue;
             break;
           default:
             this.illegalAtPc();
@@ -770,6 +866,7 @@ export class Hart {
     const isLoadOnly = op === Op.LR_W || op === Op.LR_D;
     // Misaligned atomics raise an address-misaligned exception (not emulated).
     if (va % size !== 0) {
+      this.gvaNext = this.mmu.dataVirt();
       this.trapAt(isLoadOnly ? Cause.MisalignedLoad : Cause.MisalignedStore, va);
       return false;
     }
@@ -838,22 +935,24 @@ export class Hart {
     return true;
   }
 
-  /** MRET (privileged spec §3.3.2). */
+  /** MRET (privileged spec §3.3.2, §9.6.4: returns to V = MPV unless MPP is M). */
   private mret(): void {
     const c = this.csr;
     let ms = c.mstatus;
     const mpp = (ms >>> Mstatus.MPP_SHIFT) & 3;
+    const virt = mpp !== Priv.M && (c.mstatusH & MstatusHi.MPV) !== 0;
     ms = (ms & ~Mstatus.MIE) | ((ms & Mstatus.MPIE) ? Mstatus.MIE : 0);
     ms |= Mstatus.MPIE;
     ms &= ~Mstatus.MPP; // MPP := U
     if (mpp !== Priv.M) ms &= ~Mstatus.MPRV;
     c.mstatus = ms;
+    c.mstatusH &= ~MstatusHi.MPV;
     this.pc = toNumberS(c.mepcLo, c.mepcHi);
     this.reservation = -1;
-    this.setPriv(mpp as Priv);
+    this.setMode(mpp as Priv, virt);
   }
 
-  /** SRET (privileged spec §3.3.2). */
+  /** SRET from HS-mode (privileged spec §3.3.2, §9.6.4: returns to V = hstatus.SPV). */
   private sret(): void {
     const c = this.csr;
     let ms = c.mstatus;
@@ -863,9 +962,62 @@ export class Hart {
     ms &= ~Mstatus.SPP;
     ms &= ~Mstatus.MPRV; // SPP is never M
     c.mstatus = ms;
+    const virt = (c.hstatus & Hstatus.SPV) !== 0;
+    c.hstatus &= ~Hstatus.SPV;
     this.pc = toNumberS(c.sepcLo, c.sepcHi);
     this.reservation = -1;
-    this.setPriv(spp);
+    this.setMode(spp, virt);
+  }
+
+  /** SRET from VS-mode: the same on vsstatus/vsepc, staying in V=1. */
+  private sretVs(): void {
+    const c = this.csr;
+    let vs = c.vsstatus;
+    const spp = (vs & Mstatus.SPP) ? Priv.S : Priv.U;
+    vs = (vs & ~Mstatus.SIE) | ((vs & Mstatus.SPIE) ? Mstatus.SIE : 0);
+    vs |= Mstatus.SPIE;
+    vs &= ~Mstatus.SPP;
+    c.vsstatus = vs;
+    this.pc = toNumberS(c.vsepcLo, c.vsepcHi);
+    this.reservation = -1;
+    this.setMode(spp, true);
+  }
+
+  /**
+   * HLV/HLVX/HSV (§9.3.3): a load or store at x[rs1] as though in V=1 at the
+   * privilege hstatus.SPVP. Allowed in M, HS, and U with hstatus.HU.
+   * `funct7` and `variant` (the rs2 field) select the width and signedness.
+   * Returns false when it trapped.
+   */
+  private hypervisorAccess(op: Op, rd: number, rs1: number, rs2: number, funct7: number): boolean {
+    const c = this.csr;
+    if (this.virt) { this.virtualAtPc(); return false; }
+    if (this.priv === Priv.U && (c.hstatus & Hstatus.HU) === 0) { this.illegalAtPc(); return false; }
+    const size = 1 << ((funct7 >>> 1) & 3);
+    const isLoad = op === Op.HLV;
+    // rs2 field: loads 0 = signed, 1 = unsigned, 3 = HLVX (unsigned, execute permission); stores: the data register.
+    const hlvx = isLoad && rs2 === 3;
+    if (isLoad && (rs2 === 2 || (size === 8 && rs2 !== 0) || (hlvx && size === 1) || (hlvx && size === 8))) { this.illegalAtPc(); return false; }
+    const mmu = this.mmu;
+    mmu.beginHypervisorAccess((c.hstatus & Hstatus.SPVP) !== 0 ? Priv.S : Priv.U, hlvx);
+    let ok: boolean;
+    try {
+      ok = isLoad
+        ? this.loadSlow(this.xl[rs1], this.xh[rs1], size)
+        : this.storeSlow(this.xl[rs1], this.xh[rs1], size, this.xl[rs2], this.xh[rs2]);
+    } finally {
+      mmu.endHypervisorAccess();
+    }
+    if (!ok) return false;
+    if (isLoad) {
+      let vl = r64.lo, vh = r64.hi;
+      const signed = rs2 === 0;
+      if (size === 1) { vl = signed ? (vl << 24) >> 24 : vl & 0xff; vh = signed ? vl >> 31 : 0; }
+      else if (size === 2) { vl = signed ? (vl << 16) >> 16 : vl & 0xffff; vh = signed ? vl >> 31 : 0; }
+      else if (size === 4) vh = signed ? vl >> 31 : 0;
+      this.xl[rd] = vl; this.xh[rd] = vh;
+    }
+    return true;
   }
 
   /** Called by the CSR file when a write changed something interrupts depend on. */

@@ -1,24 +1,31 @@
 /**
  * Address translation for one hart: Sv39/Sv48 page walks (privileged spec
- * §4.3–4.5), physical memory protection (§3.7), and a software TLB.
+ * §4.3–4.5), the hypervisor extension's two-stage translation (§9.5: a
+ * VS-stage on vsatp over a G-stage on hgatp, Sv39x4/Sv48x4), physical memory
+ * protection (§3.7), and a software TLB.
  *
- * The TLB is direct-mapped and split by effective privilege (U, S, M) and
- * access kind (read, write, execute), so a hit needs no permission check: an
+ * The TLB is direct-mapped and split by effective privilege and
+ * virtualization mode (U, S, M, VU, VS) and access kind (read, write,
+ * execute), so a hit needs no permission check: an
  * entry exists only where the access is allowed. Write entries are made only
  * once the PTE's D bit is set. Entries are 4 KiB even for superpages. Each
  * entry holds the page's offset in guest RAM (or -1 for I/O), which the
- * interpreter uses on its inline fast path.
+ * interpreter uses on its inline fast path. In the VU/VS contexts an entry
+ * maps a guest virtual page straight to the host physical page (both stages
+ * combined).
  *
- * Counters: TLB hits and misses, page walks, and page-walk memory references.
+ * Counters: TLB hits and misses, page walks, and page-walk memory references
+ * (in total, and for two-stage walks per stage: a full Sv39-over-Sv39x4 walk
+ * makes 3 VS-stage and 12 G-stage references).
  */
-import { Access, Cause, Mstatus, Priv } from './constants.js';
+import { Access, Cause, Mstatus, MstatusHi, Priv } from './constants.js';
 import type { Hart } from './hart.js';
 import { r64 } from './int64.js';
 
 /** Entries per TLB context. */
 export const TLB_SIZE = 512;
 export const TLB_MASK = TLB_SIZE - 1;
-const CONTEXTS = 9; // {U, S, M} × {R, W, X}
+const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 const TWO32 = 4294967296;
 const PA_LIMIT = 2 ** 56;
 
@@ -39,12 +46,19 @@ export interface MmuStats {
   tlbMisses: number;
   pageWalks: number;
   walkMemoryRefs: number;
+  /** References to VS-level page tables (two-stage walks). */
+  walkMemoryRefsVs: number;
+  /** References to G-stage page tables (including those translating VS-level table addresses). */
+  walkMemoryRefsG: number;
+  /** Guest-page faults raised. */
+  guestPageFaults: number;
   pageFaults: number;
   tlbFlushes: number;
 }
 
-const ctxOf = (p: Priv): number => (p === Priv.M ? 2 : p);
+const ctxOf = (p: Priv, v: boolean): number => (v ? 3 + p : p === Priv.M ? 2 : p);
 const faultCause = [Cause.LoadPageFault, Cause.StorePageFault, Cause.FetchPageFault];
+const guestFaultCause = [Cause.LoadGuestPageFault, Cause.StoreGuestPageFault, Cause.FetchGuestPageFault];
 const accessCause = [Cause.LoadAccess, Cause.StoreAccess, Cause.FetchAccess];
 
 export class Mmu {
@@ -63,6 +77,9 @@ export class Mmu {
   misses = 0;
   pageWalks = 0;
   walkRefs = 0;
+  walkRefsVs = 0;
+  walkRefsG = 0;
+  guestPageFaults = 0;
   pageFaults = 0;
   flushes = 0;
   private hasSuperpages = false;
@@ -70,6 +87,18 @@ export class Mmu {
   // satp, parsed
   satpMode = 0;
   satpRoot = 0;
+  // vsatp and hgatp, parsed
+  vsatpMode = 0;
+  vsatpRoot = 0;
+  hgatpMode = 0;
+  hgatpRoot = 0;
+  /**
+   * While a hypervisor load/store (HLV/HLVX/HSV) executes: the privilege its
+   * accesses use (with V=1), else -1; and whether it is HLVX (needs execute
+   * permission, faults as a load).
+   */
+  private hlvPriv = -1;
+  private hlvx = false;
   // PMP
   readonly pmpcfg = new Uint8Array(16);
   readonly pmpaddrLo = new Int32Array(16);
@@ -87,24 +116,54 @@ export class Mmu {
   stats(): MmuStats {
     return {
       tlbHits: this.hits, tlbMisses: this.misses, pageWalks: this.pageWalks,
-      walkMemoryRefs: this.walkRefs, pageFaults: this.pageFaults, tlbFlushes: this.flushes,
+      walkMemoryRefs: this.walkRefs, walkMemoryRefsVs: this.walkRefsVs, walkMemoryRefsG: this.walkRefsG,
+      guestPageFaults: this.guestPageFaults, pageFaults: this.pageFaults, tlbFlushes: this.flushes,
     };
   }
 
-  /** Effective privilege of data accesses (MPRV, §3.1.6.3). */
+  /** Effective privilege of data accesses (MPRV, §3.1.6.3; HLV/HSV, §9.3.3). */
   dataPriv(): Priv {
+    if (this.hlvPriv >= 0) return this.hlvPriv as Priv;
     const h = this.hart;
     const ms = h.csr.mstatus;
     if (h.priv === Priv.M && (ms & Mstatus.MPRV) !== 0) return ((ms >>> Mstatus.MPP_SHIFT) & 3) as Priv;
     return h.priv;
   }
 
-  /** Recomputes the TLB contexts after a change of privilege, MPRV or MPP. */
+  /** Effective virtualization mode of data accesses (MPRV with MPV, §9.4.1; HLV/HSV). */
+  dataVirt(): boolean {
+    if (this.hlvPriv >= 0) return true;
+    const h = this.hart;
+    const ms = h.csr.mstatus;
+    if (h.priv === Priv.M && (ms & Mstatus.MPRV) !== 0) {
+      return ((ms >>> Mstatus.MPP_SHIFT) & 3) !== Priv.M && (h.csr.mstatusH & MstatusHi.MPV) !== 0;
+    }
+    return h.virt;
+  }
+
+  /**
+   * Makes data accesses act as V=1 at privilege `p` (HLV/HSV, §9.3.3) until
+   * {@link endHypervisorAccess}; with `execute`, loads need execute
+   * permission instead of read (HLVX).
+   */
+  beginHypervisorAccess(p: Priv, execute: boolean): void {
+    this.hlvPriv = p;
+    this.hlvx = execute;
+  }
+
+  /** Ends what {@link beginHypervisorAccess} started. */
+  endHypervisorAccess(): void {
+    this.hlvPriv = -1;
+    this.hlvx = false;
+    this.contextChanged(); // a trap taken meanwhile recomputed the contexts with the override in force
+  }
+
+  /** Recomputes the TLB contexts after a change of privilege, V, MPRV, MPP or MPV. */
   contextChanged(): void {
-    const dp = ctxOf(this.dataPriv());
+    const dp = ctxOf(this.dataPriv(), this.dataVirt());
     this.readBase = (dp * 3 + Access.Read) * TLB_SIZE;
     this.writeBase = (dp * 3 + Access.Write) * TLB_SIZE;
-    this.fetchBase = (ctxOf(this.hart.priv) * 3 + Access.Execute) * TLB_SIZE;
+    this.fetchBase = (ctxOf(this.hart.priv, this.hart.virt) * 3 + Access.Execute) * TLB_SIZE;
   }
 
   /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes). */
@@ -137,6 +196,28 @@ export class Mmu {
     return true;
   }
 
+  /** Parses a vsatp value (§9.2.18). Unsupported modes leave vsatp unchanged: returns false. */
+  setVsatp(lo: number, hi: number): boolean {
+    const mode = hi >>> 28;
+    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
+    this.vsatpMode = mode;
+    this.vsatpRoot = ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096;
+    this.flushAll();
+    this.hart.dropFetchPage();
+    return true;
+  }
+
+  /** Parses an hgatp value (§9.2.10): Bare, Sv39x4 (8), Sv48x4 (9). Unsupported modes leave hgatp unchanged: returns false. */
+  setHgatp(lo: number, hi: number): boolean {
+    const mode = hi >>> 28;
+    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
+    this.hgatpMode = mode;
+    this.hgatpRoot = ((hi & 0xfff) * TWO32 + ((lo & ~3) >>> 0)) * 4096;
+    this.flushAll();
+    this.hart.dropFetchPage();
+    return true;
+  }
+
   private translates(p: Priv): boolean {
     return p !== Priv.M && this.satpMode !== 0;
   }
@@ -146,36 +227,50 @@ export class Mmu {
    * privilege; raises a page fault (access fault in bare mode) and returns false if not.
    */
   checkCanonical(lo: number, hi: number, access: Access): boolean {
-    const p = access === Access.Execute ? this.hart.priv : this.dataPriv();
-    if (!this.translates(p)) return true;
-    const top = this.satpMode === 8 ? hi >> 6 : hi >> 15;
+    const v = access === Access.Execute ? this.hart.virt : this.dataVirt();
+    let mode: number;
+    if (v) mode = this.vsatpMode;
+    else {
+      const p = access === Access.Execute ? this.hart.priv : this.dataPriv();
+      mode = this.translates(p) ? this.satpMode : 0;
+    }
+    if (mode === 0) return true; // (in V=1 the G-stage checks the guest physical address)
+    const top = mode === 8 ? hi >> 6 : hi >> 15;
     if (top === 0 || top === -1) return true;
     this.pageFaults++;
+    if (v) this.hart.gvaNext = true;
     this.hart.trap(faultCause[access], lo, hi);
     return false;
   }
 
   /** Translates a data access at `va` for the effective data privilege. Returns the physical address or -1 (trap taken). */
   translateData(va: number, access: Access, tval: number, size = 1): number {
-    return this.lookup(va, access, this.dataPriv(), tval, false, size);
+    // HLVX reads need execute permission: they use (and fill) the execute context.
+    if (this.hlvx && access === Access.Read) access = Access.Execute;
+    return this.lookup(va, access, this.dataPriv(), this.dataVirt(), tval, false, size);
   }
 
   /** Translates at the current privilege (used for fetch). With `probe`, no trap is taken. */
   translate(va: number, access: Access, probe: boolean): number {
-    const p = access === Access.Execute ? this.hart.priv : this.dataPriv();
-    return this.lookup(va, access, p, va, probe);
+    const fetch = access === Access.Execute;
+    const p = fetch ? this.hart.priv : this.dataPriv();
+    const v = fetch ? this.hart.virt : this.dataVirt();
+    return this.lookup(va, access, p, v, va, probe);
   }
 
-  private lookup(va: number, access: Access, p: Priv, tval: number, probe: boolean, size = 1): number {
+  private lookup(va: number, access: Access, p: Priv, v: boolean, tval: number, probe: boolean, size = 1): number {
     const vpn = Math.floor(va / 4096);
-    const t = (ctxOf(p) * 3 + access) * TLB_SIZE + (((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE);
+    const t = (ctxOf(p, v) * 3 + access) * TLB_SIZE + (((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE);
     if (this.tag[t] === vpn) {
       this.hits++;
       return this.phys[t] + (va - vpn * 4096);
     }
     this.misses++;
     let pa: number;
-    if (!this.translates(p)) {
+    if (v) {
+      pa = this.translateGuest(va, access, p, tval, probe);
+      if (pa < 0) return -1;
+    } else if (!this.translates(p)) {
       if (va < 0 || va >= PA_LIMIT) {
         if (!probe) this.raise(accessCause[access], tval);
         return -1;
@@ -195,7 +290,7 @@ export class Mmu {
       if (pa < 0) return -1;
     }
     if (!this.pmpAllows(pa, access, p, size)) {
-      if (!probe) this.raise(accessCause[access], tval);
+      if (!probe) { if (v) this.hart.gvaNext = true; this.raise(accessCause[this.faultAccess(access)], tval); }
       return -1;
     }
     const pagePa = pa - (pa % 4096);
@@ -271,6 +366,166 @@ export class Mmu {
       return (ppn + vpnLow) * 4096 + (lo & 0xfff);
     }
     return this.walkFault(access, tval, probe);
+  }
+
+  /** The kind of access a fault reports: HLVX uses execute permission but faults as a load. */
+  private faultAccess(access: Access): Access {
+    return this.hlvx && access === Access.Execute ? Access.Read : access;
+  }
+
+  /**
+   * Two-stage translation of guest virtual address `va` (§9.5): the VS-stage
+   * on vsatp (each of its page-table reads translated by the G-stage), then
+   * the G-stage on hgatp. Returns the host physical address or -1.
+   */
+  private translateGuest(va: number, access: Access, p: Priv, tval: number, probe: boolean): number {
+    let gpa: number;
+    if (this.vsatpMode !== 0) {
+      this.pageWalks++;
+      if (access === Access.Execute) {
+        const hi = Math.floor(va / TWO32);
+        const top = this.vsatpMode === 8 ? hi >> 6 : hi >> 15;
+        if (top !== 0 && top !== -1) {
+          if (!probe) { this.pageFaults++; this.hart.gvaNext = true; this.raise(faultCause[access], tval); }
+          return -1;
+        }
+      }
+      gpa = this.walkVs(va, access, p, tval, probe);
+      if (gpa < 0) return -1;
+    } else {
+      gpa = va < 0 ? va + 2 ** 64 : va;
+    }
+    return this.walkG(gpa, access, this.faultAccess(access), tval, probe);
+  }
+
+  /** The VS-stage walk (Sv39/Sv48 on vsatp, §9.5.1). Returns the guest physical address or -1. */
+  private walkVs(va: number, access: Access, p: Priv, tval: number, probe: boolean): number {
+    const h = this.hart;
+    const ram = h.env.ram;
+    const fa = this.faultAccess(access);
+    const levels = this.vsatpMode === 8 ? 3 : 4;
+    const vs = h.csr.vsstatus;
+    const mxr = ((h.csr.mstatus | vs) & Mstatus.MXR) !== 0;
+    const sum = (vs & Mstatus.SUM) !== 0;
+    let a = this.vsatpRoot;
+    for (let i = levels - 1; i >= 0; i--) {
+      const pteGpa = a + (Math.floor(va / 2 ** (12 + 9 * i)) & 511) * 8;
+      // The page-table read is itself translated by the G-stage (an implicit access, read permission).
+      const pteAddr = this.walkG(pteGpa, Access.Read, fa, tval, probe);
+      if (pteAddr < 0) return -1;
+      this.walkRefs++;
+      this.walkRefsVs++;
+      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+        if (!probe) { h.gvaNext = true; this.raise(accessCause[fa], tval); }
+        return -1;
+      }
+      const o = pteAddr - ram.base;
+      const pteLo = ram.i32[o >>> 2];
+      const pteHi = ram.i32[(o >>> 2) + 1];
+      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0) {
+        return this.vsFault(fa, tval, probe);
+      }
+      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
+      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.vsFault(fa, tval, probe);
+        a = ppn * 4096;
+        continue;
+      }
+      if (!leafAllows(pteLo, access, mxr)) return this.vsFault(fa, tval, probe);
+      if (p === Priv.U) {
+        if ((pteLo & PTE_U) === 0) return this.vsFault(fa, tval, probe);
+      } else if ((pteLo & PTE_U) !== 0) {
+        if (access === Access.Execute || !sum) return this.vsFault(fa, tval, probe);
+      }
+      const span = 2 ** (9 * i);
+      if (ppn % span !== 0) return this.vsFault(fa, tval, probe);
+      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+      if ((pteLo & want) !== want) {
+        if (probe) return -1;
+        ram.i32[o >>> 2] = pteLo | want;
+        ram.noteWrite(o, 8);
+      }
+      if (i > 0) this.hasSuperpages = true;
+      const vaPage = Math.floor(va / 4096);
+      return (ppn + (((vaPage % span) + span) % span)) * 4096 + (va - vaPage * 4096);
+    }
+    return this.vsFault(fa, tval, probe);
+  }
+
+  private vsFault(fa: Access, tval: number, probe: boolean): number {
+    if (!probe) { this.hart.gvaNext = true; }
+    return this.walkFault(fa, tval, probe);
+  }
+
+  /**
+   * The G-stage walk (Sv39x4/Sv48x4 on hgatp, §9.5.1) of guest physical
+   * address `gpa` for an access needing `access` permission; faults are
+   * reported as `fa` accesses with tval `tval` (the guest virtual address).
+   * Returns the host physical address or -1.
+   */
+  private walkG(gpa: number, access: Access, fa: Access, tval: number, probe: boolean): number {
+    const h = this.hart;
+    if (this.hgatpMode === 0) {
+      if (gpa >= PA_LIMIT) {
+        if (!probe) { h.gvaNext = true; this.raise(accessCause[fa], tval); }
+        return -1;
+      }
+      return gpa;
+    }
+    const levels = this.hgatpMode === 8 ? 3 : 4;
+    // The guest physical address is 2 bits wider than the virtual address of Sv39/Sv48.
+    if (gpa >= 2 ** (14 + 9 * levels)) return this.guestFault(fa, tval, gpa, probe);
+    const ram = h.env.ram;
+    const mxr = (h.csr.mstatus & Mstatus.MXR) !== 0;
+    let a = this.hgatpRoot;
+    for (let i = levels - 1; i >= 0; i--) {
+      // The root table has 2048 entries (16 KiB): its index is 11 bits.
+      const idx = Math.floor(gpa / 2 ** (12 + 9 * i)) % (i === levels - 1 ? 2048 : 512);
+      const pteAddr = a + idx * 8;
+      this.walkRefs++;
+      this.walkRefsG++;
+      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+        if (!probe) { h.gvaNext = true; this.raise(accessCause[fa], tval); }
+        return -1;
+      }
+      const o = pteAddr - ram.base;
+      const pteLo = ram.i32[o >>> 2];
+      const pteHi = ram.i32[(o >>> 2) + 1];
+      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0) {
+        return this.guestFault(fa, tval, gpa, probe);
+      }
+      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
+      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.guestFault(fa, tval, gpa, probe);
+        a = ppn * 4096;
+        continue;
+      }
+      // G-stage accesses are all treated as U-mode accesses: the leaf must have U=1.
+      if (!leafAllows(pteLo, access, mxr) || (pteLo & PTE_U) === 0) return this.guestFault(fa, tval, gpa, probe);
+      const span = 2 ** (9 * i);
+      if (ppn % span !== 0) return this.guestFault(fa, tval, gpa, probe);
+      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+      if ((pteLo & want) !== want) {
+        if (probe) return -1;
+        ram.i32[o >>> 2] = pteLo | want;
+        ram.noteWrite(o, 8);
+      }
+      if (i > 0) this.hasSuperpages = true;
+      const gpaPage = Math.floor(gpa / 4096);
+      return (ppn + (gpaPage % span)) * 4096 + (gpa - gpaPage * 4096);
+    }
+    return this.guestFault(fa, tval, gpa, probe);
+  }
+
+  /** Raises a guest-page fault for guest physical address `gpa` (unless probing); returns -1. */
+  private guestFault(fa: Access, tval: number, gpa: number, probe: boolean): number {
+    if (!probe) {
+      this.guestPageFaults++;
+      this.hart.gvaNext = true;
+      this.hart.gpaNext = gpa;
+      this.raise(guestFaultCause[fa], tval);
+    }
+    return -1;
   }
 
   /** Raises the page fault of a failed walk (unless probing); returns -1. */
@@ -406,4 +661,11 @@ export class Mmu {
     const v = this.hart.env.bus.read(pa, 2);
     return v === undefined ? -1 : v;
   }
+}
+
+/** Leaf permission check (§4.3.1) for `access`; with `mxr`, executable pages are readable. */
+function leafAllows(pteLo: number, access: Access, mxr: boolean): boolean {
+  if (access === Access.Execute) return (pteLo & PTE_X) !== 0;
+  if (access === Access.Read) return (pteLo & PTE_R) !== 0 || (mxr && (pteLo & PTE_X) !== 0);
+  return (pteLo & PTE_W) !== 0;
 }
