@@ -99,3 +99,20 @@ test('the mode is restored when the process exits', () => {
   term.close();
   assert.equal(process.listenerCount('exit'), before);
 });
+
+test('Ctrl-A s prints the statistics with carriage returns, and is not guest input', async () => {
+  const tty = new FakeTty();
+  const output = new PassThrough();
+  const chunks: Buffer[] = [];
+  output.on('data', (c: Buffer) => chunks.push(c));
+  let asked = 0;
+  const term = new TerminalBackend(() => {}, { input: tty, output, restoreOnExit: false, stats: () => { asked++; return 'instret: 42\nexits: 7\n'; } });
+  const input: number[] = [];
+  term.onInput((d) => input.push(...d));
+  tty.write(Buffer.from('a\x01sb'));
+  await tick();
+  assert.equal(asked, 1);
+  assert.deepEqual(input, [0x61, 0x62]);
+  assert.equal(Buffer.concat(chunks).toString(), '\r\ninstret: 42\r\nexits: 7\r\n');
+  term.close();
+});

@@ -11,6 +11,7 @@
  * |--------------|---------------------------------|
  * | Ctrl-A x     | quit (calls `onQuit`)           |
  * | Ctrl-A h, ?  | print help                      |
+ * | Ctrl-A s     | print the VM's statistics (`stats`) |
  * | Ctrl-A a     | send a literal Ctrl-A           |
  * | Ctrl-A Ctrl-A| send a literal Ctrl-A           |
  *
@@ -44,6 +45,8 @@ export interface TerminalOptions {
   escapeChar?: number | null;
   /** Whether to hook process 'exit' to restore the terminal mode (default true). */
   restoreOnExit?: boolean;
+  /** The text Ctrl-A s prints: the running VM's statistics. */
+  stats?: () => string;
 }
 
 const CTRL_A = 0x01;
@@ -58,6 +61,7 @@ export class TerminalBackend implements CharBackend {
   private readonly madeRaw: boolean;
   private readonly hookedExit: boolean;
   private escaping = false;
+  private readonly stats: (() => string) | undefined;
   private closed = false;
   private readonly restoreOnExit = (): void => this.restoreMode();
   private readonly onData = (chunk: Buffer | string): void => {
@@ -74,6 +78,7 @@ export class TerminalBackend implements CharBackend {
     this.madeRaw = input.isTTY === true && typeof input.setRawMode === 'function';
     if (this.madeRaw) input.setRawMode?.(true);
     this.hookedExit = options.restoreOnExit ?? true;
+    this.stats = options.stats;
     if (this.hookedExit) process.on('exit', this.restoreOnExit);
     input.on('data', this.onData);
     input.resume();
@@ -99,7 +104,8 @@ export class TerminalBackend implements CharBackend {
     const e = this.escapeName;
     // \r\n: the terminal is raw, so a bare \n would not return the carriage.
     this.output.write(
-      `\r\n${e} h    print this help\r\n${e} x    exit tsvisor\r\n${e} a    send ${e}\r\n${e} ${e}  send ${e}\r\n`,
+      `\r\n${e} h    print this help\r\n${e} x    exit tsvisor\r\n${e} s    print the VM's statistics\r\n` +
+      `${e} a    send ${e}\r\n${e} ${e}  send ${e}\r\n`,
     );
   }
 
@@ -125,6 +131,10 @@ export class TerminalBackend implements CharBackend {
         return; // everything typed after the quit is dropped
       }
       if (b === 0x68 /* h */ || b === 0x48 /* H */ || b === 0x3f /* ? */) this.printHelp();
+      else if ((b === 0x73 /* s */ || b === 0x53 /* S */) && this.stats !== undefined) {
+        // The terminal is raw: every line needs its carriage return.
+        this.output.write('\r\n' + this.stats().replace(/\r?\n/g, '\r\n'));
+      }
       else if (b === esc || b === 0x61 /* a */) out.push(esc);
       // Anything else after the escape key is dropped, as QEMU's mux does.
     }

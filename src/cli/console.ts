@@ -6,9 +6,9 @@ import { StreamCharBackend } from '../backends/stream-char.js';
 import { UsageError } from './options.js';
 
 /** Opens `stdio`, `file:PATH` or `null`. `onQuit` runs on Ctrl-A x; `flag` names the option in errors. */
-export function openConsole(spec: string, onQuit: () => void, flag = '--console'): CharBackend {
+export function openConsole(spec: string, onQuit: () => void, flag = '--console', stats?: () => string): CharBackend {
   if (spec === 'stdio') {
-    if (process.stdin.isTTY) return new TerminalBackend(onQuit);
+    if (process.stdin.isTTY) return new TerminalBackend(onQuit, { stats });
     return new StreamCharBackend(process.stdin, process.stdout);
   }
   if (spec === 'null') return new StreamCharBackend(null, null);

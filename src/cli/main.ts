@@ -73,7 +73,10 @@ async function runMachine(flags: RunFlags): Promise<number> {
   if (flags.console === 'stdio' && flags.virtioConsole === 'stdio') {
     throw new UsageError('--console and --virtio-console cannot both be stdio: give one of them file:PATH or null');
   }
-  const console = openConsole(flags.console, () => quit.machine?.powerOff(0));
+  const startedAt = performance.now();
+  const stats = (): string => (quit.machine === undefined ? 'tsvisor: the VM is not running yet\n'
+    : formatStats(quit.machine, (performance.now() - startedAt) / 1000));
+  const console = openConsole(flags.console, () => quit.machine?.powerOff(0), '--console', stats);
   let virtioConsole: CharBackend | undefined;
   try {
     virtioConsole = flags.virtioConsole === undefined ? undefined : openConsole(flags.virtioConsole, () => quit.machine?.powerOff(0), '--virtio-console');
