@@ -536,11 +536,13 @@ class WasmGen {
   }
 }
 
-/** Assembles a module: imports (memory and helpers), one exported function `run`. */
-function assemble(body: number[], i64Locals: number, i32Locals: number): Uint8Array<ArrayBuffer> {
+/**
+ * The module's sections before the code section; the same for every region
+ * except the locals, so they are built once.
+ */
+const MODULE_HEAD: Uint8Array = (() => {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const append = (to: number[], from: number[]): void => { for (let i = 0; i < from.length; i++) to.push(from[i]); };
-  const section = (id: number, content: number[]): void => { out.push(id); uleb(out, content.length); append(out, content); };
+  const section = (id: number, content: number[]): void => { out.push(id); uleb(out, content.length); for (const b of content) out.push(b); };
   const name = (s: string, into: number[]): void => { uleb(into, s.length); for (const c of s) into.push(c.charCodeAt(0)); };
   // Types: one per import, then the region's.
   const types: number[] = [];
@@ -562,14 +564,25 @@ function assemble(body: number[], i64Locals: number, i32Locals: number): Uint8Ar
   const exports: number[] = [];
   uleb(exports, 1); name('run', exports); exports.push(0x00); uleb(exports, IMPORTS.length);
   section(7, exports);
-  const fn: number[] = [];
-  uleb(fn, 2); uleb(fn, i64Locals); fn.push(I64); uleb(fn, i32Locals); fn.push(I32);
-  append(fn, body);
-  fn.push(0x0b);
-  const code: number[] = [];
-  uleb(code, 1); uleb(code, fn.length); append(code, fn);
-  section(10, code);
   return new Uint8Array(out);
+})();
+
+/** Assembles a module: imports (memory and helpers), one exported function `run` with `body`. */
+function assemble(body: number[], i64Locals: number, i32Locals: number): Uint8Array<ArrayBuffer> {
+  const locals: number[] = [];
+  uleb(locals, 2); uleb(locals, i64Locals); locals.push(I64); uleb(locals, i32Locals); locals.push(I32);
+  const fnSize = locals.length + body.length + 1;
+  const entry: number[] = [];
+  uleb(entry, 1); uleb(entry, fnSize);
+  const sectionSize = entry.length + fnSize;
+  const sectionHead: number[] = [10];
+  uleb(sectionHead, sectionSize);
+  const out = new Uint8Array(MODULE_HEAD.length + sectionHead.length + sectionSize);
+  let at = 0;
+  const put = (bytes: ArrayLike<number>): void => { out.set(bytes, at); at += bytes.length; };
+  put(MODULE_HEAD); put(sectionHead); put(entry); put(locals); put(body);
+  out[at] = 0x0b; // end of the function
+  return out;
 }
 
 /** Whether this host compiles the code the back end emits (sign-extension and saturating conversions). */
