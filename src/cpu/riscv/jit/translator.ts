@@ -145,8 +145,12 @@ export function discoverRegion(cache: DecodeCache, page: DecodedPage, roots: num
 
 const FS = Mstatus.FS;
 
-/** Generates the source of a region made of `blocks`. */
-export function generateRegion(blocks: Block[]): RegionSource {
+/**
+ * The integer registers `blocks` read or write (x1..x31, ascending), and
+ * whether they hold FP loads or stores. FP operations touch an integer
+ * register only for moves, conversions and compares ({@link fpIntOperands}).
+ */
+export function registersUsed(blocks: Block[]): { regs: number[]; fpLoadStore: boolean } {
   const regs = new Set<number>();
   const use = (r: number): void => { if (r !== 0 && r !== X_SINK) regs.add(r); };
   let fpLoadStore = false;
@@ -156,17 +160,20 @@ export function generateRegion(blocks: Block[]): RegionSource {
         const io = fpIntOperands(i.imm);
         if (io.readsRs1) use((i.imm >>> 15) & 31);
         if (io.writesRd) use((i.imm >>> 7) & 31);
-        continue;
-      }
-      if (i.op === Op.FLW || i.op === Op.FLD || i.op === Op.FSW || i.op === Op.FSD) {
+      } else if (i.op === Op.FLW || i.op === Op.FLD || i.op === Op.FSW || i.op === Op.FSD) {
         use(i.rs1);
         fpLoadStore = true;
-        continue;
+      } else {
+        use(i.rd); use(i.rs1); use(i.rs2);
       }
-      use(i.rd); use(i.rs1); use(i.rs2);
     }
   }
-  const list = [...regs].sort((a, b) => a - b);
+  return { regs: [...regs].sort((a, b) => a - b), fpLoadStore };
+}
+
+/** Generates the source of a region made of `blocks`. */
+export function generateRegion(blocks: Block[]): RegionSource {
+  const { regs: list, fpLoadStore } = registersUsed(blocks);
   const writeBack = list.map((r) => `xl[${r}] = l${r}; xh[${r}] = h${r};`).join(' ');
   const g = new Gen();
   const out: string[] = [];

@@ -26,7 +26,7 @@ import { Mstatus } from '../constants.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { mulh64, mulhsu64, mulhu64, r64 } from '../int64.js';
-import { fpIntOperands, type Block } from './translator.js';
+import { fpIntOperands, registersUsed, type Block } from './translator.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -158,24 +158,13 @@ class WasmGen {
   private outLabel = 0;
 
   constructor(private readonly blocks: Block[], private readonly layout: WasmLayout) {
-    const regs = new Set<number>();
-    const use = (r: number): void => { if (r !== 0 && r !== X_SINK) regs.add(r); };
-    for (const bl of blocks) {
-      for (const i of bl.insns) {
-        if (i.op === Op.FP) {
-          const io = fpIntOperands(i.imm);
-          if (io.readsRs1) use((i.imm >>> 15) & 31);
-          if (io.writesRd) use((i.imm >>> 7) & 31);
-        } else if (i.op === Op.FLW || i.op === Op.FLD || i.op === Op.FSW || i.op === Op.FSD) use(i.rs1);
-        else { use(i.rd); use(i.rs1); use(i.rs2); }
-      }
-    }
+    const { regs } = registersUsed(blocks);
     // i64 locals: pv, va, t64, ro64, then the registers; i32 locals after them: n, t, k, hits.
     this.pv = this.nextLocal++;
     this.va = this.nextLocal++;
     this.t64 = this.nextLocal++;
     this.ro64 = this.nextLocal++;
-    for (const r of [...regs].sort((a, b) => a - b)) this.regLocal.set(r, this.nextLocal++);
+    for (const r of regs) this.regLocal.set(r, this.nextLocal++);
     this.i64Locals = this.nextLocal - PARAMS;
     this.n = this.nextLocal++;
     this.t = this.nextLocal++;
