@@ -143,16 +143,33 @@ export class Jit {
    * undefined to interpret. Counts the arrival and translates when hot.
    */
   lookup(page: DecodedPage, off: number): RegionFn | undefined {
+    const pj = page.jit;
+    if (pj !== undefined && pj.entries !== undefined) {
+      const fn = pj.entries[off >>> 1];
+      if (fn !== undefined) { this.stats.cacheHits++; return fn; }
+    }
+    return this.arrive(page, off);
+  }
+
+  /**
+   * For the interpreter, at a pc it reached by a jump: true when translated
+   * code exists there (counting the arrival, and translating when hot), so
+   * it should hand over to the dispatcher.
+   */
+  enterable(page: DecodedPage, off: number): boolean {
+    const pj = page.jit;
+    if (pj !== undefined && pj.entries !== undefined && pj.entries[off >>> 1] !== undefined) return true;
+    return this.arrive(page, off) !== undefined;
+  }
+
+  /** Counts an arrival at untranslated code; translates when hot. */
+  private arrive(page: DecodedPage, off: number): RegionFn | undefined {
     let pj = page.jit;
     if (pj === undefined) {
       if (page.ramOffset < 0) return undefined; // code outside RAM (the boot ROM) is never translated
       pj = page.jit = { heat: new Uint16Array(SLOTS), entries: undefined, roots: [] };
     }
     const slot = off >>> 1;
-    if (pj.entries !== undefined) {
-      const fn = pj.entries[slot];
-      if (fn !== undefined) { this.stats.cacheHits++; return fn; }
-    }
     this.stats.cacheMisses++;
     const heat = pj.heat[slot];
     if (heat === 65535) return undefined;
