@@ -7,12 +7,14 @@
  * Flags follow QEMU's names where QEMU has one (-m, --smp, --bios, --kernel,
  * --initrd, --append). Bad input gets one line on stderr and a non-zero exit.
  */
+import { writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { VirtMachine, DEFAULT_BIOS, CPU_ENGINES } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
 import { openConsole } from './console.js';
 import { formatStats, formatSummary } from './stats.js';
+import { CONFIGURATIONS, formatComparison, runComparison } from '../vmm/compare.js';
 import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
 import type { NetBackend } from '../backends/net-backend.js';
 import type { CharBackend } from '../backends/char-backend.js';
@@ -160,6 +162,19 @@ export function buildCli(): Command {
         bios: g.bios, kernel: g.kernel, initrd: g.initrd, append: g.append, drive: [`file=${g.disk}`], rng: true,
         memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats, cpu: flags.cpu,
       });
+    });
+
+  program.command('compare')
+    .description('boot the default Linux guest, run a few commands and power off under every execution technique, and print the comparison table')
+    .option('--smp <n>', 'number of harts', '1')
+    .option('--json <file>', 'also write the rows as JSON (for plots)')
+    .action(async (flags: { smp: string; json?: string }) => {
+      const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
+      const g = defaultLinuxGuest();
+      const rows = await runComparison(g, CONFIGURATIONS, harts, (msg) => process.stderr.write(msg + '\n'));
+      process.stdout.write(formatComparison(rows));
+      if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), harts, rows }, null, 2) + '\n');
+      if (rows.some((r) => !r.outputMatches || r.exitCode !== 0)) process.exitCode = 1;
     });
 
   program.command('switch')

@@ -1,0 +1,182 @@
+/**
+ * `tsvisor compare`: the same guest workload under every execution
+ * technique tsvisor has, in one run, with the counters that explain the
+ * differences (the comparison table of a virtualization reference guide,
+ * measured rather than quoted).
+ *
+ * The workload boots the default Linux guest to its shell, runs a few
+ * commands and powers off. Each configuration must print the same command
+ * output (timing aside); the table says when one does not.
+ *
+ * Configurations today: the guest on the bare machine (`none`) under each
+ * execution engine — emulation by the interpreter, and binary translation to
+ * JavaScript and to WebAssembly. The hypervisor techniques (`trap`, `bt`,
+ * `pv`, `hw`) join as rows as they are built.
+ */
+import { performance } from 'node:perf_hooks';
+import { VirtMachine, DEFAULT_BIOS, INIT_MARKER, type CpuEngine } from '../machine/virt.js';
+import type { JitBackend } from '../cpu/riscv/jit/jit.js';
+import { BufferCharBackend } from '../backends/buffer-char.js';
+import { DEFAULT_APPEND } from '../guests/linux-guest.js';
+
+/** One way of running the guest. */
+export interface Configuration {
+  /** Short name for the table. */
+  name: string;
+  technique: 'none';
+  engine: CpuEngine;
+  backend?: JitBackend;
+  /** What the guest must change to run this way. */
+  guestModifications: string;
+}
+
+export const CONFIGURATIONS: Configuration[] = [
+  { name: 'emulation (interpreter)', technique: 'none', engine: 'interp', guestModifications: 'none' },
+  { name: 'binary translation (JIT to JavaScript)', technique: 'none', engine: 'jit', backend: 'js', guestModifications: 'none' },
+  { name: 'binary translation (JIT to WebAssembly)', technique: 'none', engine: 'jit', backend: 'wasm', guestModifications: 'none' },
+];
+
+/** The commands the workload runs at the guest's shell. */
+export const SMOKE_COMMANDS = ['uname -sr', 'grep -c ^processor /proc/cpuinfo', 'echo $((12345*6789))', 'ls /bin | wc -l'];
+
+/** The measurements of one configuration. */
+export interface ComparisonRow {
+  configuration: string;
+  technique: string;
+  engine: string;
+  /** Wall time to the guest's init, and for the whole workload. */
+  bootSeconds: number | null;
+  totalSeconds: number;
+  /** Total time relative to the first configuration's. */
+  relativeTime: number;
+  instructions: number;
+  exceptions: number;
+  exceptionsByCause: Record<string, number>;
+  interrupts: number;
+  ecalls: number;
+  mmioAccesses: number;
+  tlbHits: number;
+  tlbMisses: number;
+  tlbHitRate: number;
+  pageWalks: number;
+  walkRefsPerMiss: number;
+  translations: number;
+  translateMs: number;
+  guestModifications: string;
+  /** The smoke commands' output matched the first configuration's. */
+  outputMatches: boolean;
+  exitCode: number | undefined;
+}
+
+const PROMPT = /[#$] $/m;
+const CAUSES: Record<number, string> = {
+  0: 'misaligned fetch', 1: 'fetch access', 2: 'illegal instruction', 3: 'breakpoint', 4: 'misaligned load',
+  5: 'load access', 6: 'misaligned store', 7: 'store access', 8: 'ecall from U', 9: 'ecall from S',
+  10: 'ecall from VS', 11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
+  20: 'fetch guest-page fault', 21: 'load guest-page fault', 22: 'virtual instruction', 23: 'store guest-page fault',
+};
+
+/** The guest images the workload boots. */
+export interface ComparisonGuest {
+  kernel: string;
+  initrd: string;
+  bios?: string;
+}
+
+/** Runs the workload once under `c`; returns its row (relativeTime and outputMatches filled in by the caller) and the smoke output. */
+async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
+  const con = new BufferCharBackend();
+  const m = new VirtMachine({
+    memory: 256 * 1048576, harts, bios: g.bios ?? DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND,
+    console: con, cpu: c.engine, jitBackend: c.backend,
+  });
+  const t0 = performance.now();
+  const done = m.run();
+  const timeout = 600_000;
+  let at = await con.waitFor(INIT_MARKER, timeout);
+  at = await con.waitFor(PROMPT, timeout, at);
+  let output = '';
+  for (const cmd of SMOKE_COMMANDS) {
+    con.type(cmd + '\n');
+    const end = await con.waitFor(PROMPT, timeout, at + 1);
+    output += con.output.slice(at, end);
+    at = end;
+  }
+  con.type('poweroff\n');
+  const exitCode = await done;
+  const totalSeconds = (performance.now() - t0) / 1000;
+  m.close();
+  let exceptions = 0, interrupts = 0, ecalls = 0, mmio = 0, hits = 0, misses = 0, walks = 0, refs = 0;
+  const byCause: Record<string, number> = {};
+  for (const h of m.harts) {
+    exceptions += h.stats.exceptions; interrupts += h.stats.interrupts; ecalls += h.stats.ecalls;
+    mmio += h.stats.mmioReads + h.stats.mmioWrites;
+    h.stats.exceptionsByCause.forEach((n, cause) => {
+      if (n > 0) { const k = CAUSES[cause] ?? `cause ${cause}`; byCause[k] = (byCause[k] ?? 0) + n; }
+    });
+    const t = h.mmu.stats();
+    hits += t.tlbHits; misses += t.tlbMisses; walks += t.pageWalks; refs += t.walkMemoryRefs;
+  }
+  const jit = m.jit?.snapshot();
+  return {
+    output,
+    row: {
+      configuration: c.name, technique: c.technique, engine: c.backend === undefined ? c.engine : `${c.engine}/${c.backend}`,
+      bootSeconds: m.bootMarkerMs === undefined ? null : m.bootMarkerMs / 1000, totalSeconds, relativeTime: 1,
+      instructions: m.instructionsRetired(), exceptions, exceptionsByCause: byCause, interrupts, ecalls, mmioAccesses: mmio,
+      tlbHits: hits, tlbMisses: misses, tlbHitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+      pageWalks: walks, walkRefsPerMiss: misses === 0 ? 0 : refs / misses,
+      translations: jit?.translations ?? 0, translateMs: jit?.translateMs ?? 0,
+      guestModifications: c.guestModifications, outputMatches: true, exitCode,
+    },
+  };
+}
+
+/** Runs every configuration in turn; the first is the baseline. */
+export async function runComparison(g: ComparisonGuest, configurations = CONFIGURATIONS, harts = 1,
+  progress: (msg: string) => void = () => {}): Promise<ComparisonRow[]> {
+  const rows: ComparisonRow[] = [];
+  let baseline: { seconds: number; output: string } | undefined;
+  for (const c of configurations) {
+    progress(`compare: ${c.name}…`);
+    const { row, output } = await runOne(c, g, harts);
+    // Timing aside: drop the echo of carriage returns so only the text is compared.
+    const text = output.replace(/\r/g, '');
+    if (baseline === undefined) baseline = { seconds: row.totalSeconds, output: text };
+    row.relativeTime = row.totalSeconds / baseline.seconds;
+    row.outputMatches = text === baseline.output;
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The comparison as a text table (one column per configuration). */
+export function formatComparison(rows: ComparisonRow[]): string {
+  const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+  const fields: Array<[string, (r: ComparisonRow) => string]> = [
+    ['technique', (r) => r.technique],
+    ['engine', (r) => r.engine],
+    ['guest modifications', (r) => r.guestModifications],
+    ['boot to init, s', (r) => (r.bootSeconds === null ? 'n/a' : r.bootSeconds.toFixed(2))],
+    ['whole workload, s', (r) => r.totalSeconds.toFixed(2)],
+    ['time vs first column', (r) => `${r.relativeTime.toFixed(2)}x`],
+    ['instructions', (r) => String(r.instructions)],
+    ['exceptions', (r) => String(r.exceptions)],
+    ['  ecalls (SBI calls)', (r) => String(r.ecalls)],
+    ['  page faults', (r) => String((r.exceptionsByCause['load page fault'] ?? 0) + (r.exceptionsByCause['store page fault'] ?? 0) + (r.exceptionsByCause['fetch page fault'] ?? 0))],
+    ['  illegal instructions', (r) => String(r.exceptionsByCause['illegal instruction'] ?? 0)],
+    ['interrupts', (r) => String(r.interrupts)],
+    ['device (MMIO) accesses', (r) => String(r.mmioAccesses)],
+    ['TLB hit rate', (r) => pct(r.tlbHitRate)],
+    ['page walks', (r) => String(r.pageWalks)],
+    ['walk memory refs per miss', (r) => r.walkRefsPerMiss.toFixed(2)],
+    ['translations', (r) => String(r.translations)],
+    ['time translating, ms', (r) => r.translateMs.toFixed(0)],
+    ['same command output', (r) => (r.outputMatches ? 'yes' : 'NO')],
+  ];
+  const header = ['', ...rows.map((r) => r.configuration)];
+  const lines = fields.map(([label, f]) => [label, ...rows.map(f)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n') + '\n';
+}
