@@ -44,7 +44,7 @@ list_programs() { # dir preferred-order...
         echo "$n"
     done | LC_ALL=C sort
 }
-mapfile -t isa_progs < <(list_programs "$isadir" rv64i rv64m rv64a rv64fd rvc zicsr traps mmu pmp)
+mapfile -t isa_progs < <(list_programs "$isadir" rv64i rv64m rv64a rv64fd rvc zicsr traps mmu pmp hyp)
 mapfile -t bench_progs < <(list_programs "$benchdir" int mem branch fp)
 [ "${#isa_progs[@]}" -gt 0 ] || die "no ISA test sources in $isadir"
 

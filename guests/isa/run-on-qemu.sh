@@ -49,7 +49,7 @@ run_qemu() { # elf [bootargs] -> output in $log, rc in $rc
     local args=()
     [ -n "${2:-}" ] && args=(-append "$2")
     rc=0
-    log="$(timeout "$timeout_s" "$QEMU" -M virt -cpu rv64 -smp 1 -m 128M -bios none -nographic \
+    log="$(timeout "$timeout_s" "$QEMU" -M virt -cpu rv64,h=true -smp 1 -m 128M -bios none -nographic \
         -monitor none -serial stdio -kernel "$1" "${args[@]}" </dev/null 2>&1)" || rc=$?
 }
 

@@ -152,6 +152,7 @@ void tsv_section(const char *name)
 
 /* ------------------------------------------------------------ traps */
 struct trap_rec g_mtrap, g_strap;
+volatile int tsv_trap_h;
 void (*volatile m_irq_hook)(uint64_t cause);
 void (*volatile s_irq_hook)(uint64_t cause);
 static volatile int m_in_handler;
@@ -205,6 +206,13 @@ static void record(struct trap_rec *r, uint64_t cause, uint64_t epc, uint64_t tv
     r->tval = tval;
     r->status = status;
     r->prev_priv = prev;
+    /* (CSR numbers: the assembler may not know the H extension's names) */
+    if (r == &g_mtrap && (tsv_trap_h & 1))
+        r->tval2 = csr_read(0x34b); /* mtval2 */
+    if (r == &g_strap && (tsv_trap_h & 2)) {
+        r->tval2 = csr_read(0x643); /* htval */
+        r->hstatus = csr_read(0x600);
+    }
 }
 
 static const char *cause_name(uint64_t c)
@@ -246,15 +254,18 @@ void m_trap_handler(struct frame *f)
         m_in_handler = 0;
         return;
     }
-    if ((cause == CAUSE_ECALL_U || cause == CAUSE_ECALL_S || cause == CAUSE_ECALL_M) &&
+    if ((cause == CAUSE_ECALL_U || cause == CAUSE_ECALL_S || cause == CAUSE_ECALL_VS || cause == CAUSE_ECALL_M) &&
         f->x[17] == ECALL_MAGIC_RETURN) {
         /* run_mode() trampoline: back to the M-mode caller, a0 = result */
         csr_write(mepc, (uint64_t)run_mode_resume);
         csr_set(mstatus, MSTATUS_MPP);
+        /* back to M-mode with V=0: clear MPV (bit 39, H extension; QEMU 7.2
+         * applies MPV on mret even when MPP=M) */
+        csr_clear(mstatus, 1UL << 39);
         m_in_handler = 0;
         return;
     }
-    if ((cause == CAUSE_ECALL_U || cause == CAUSE_ECALL_S) && f->x[17] == ECALL_MAGIC_FATAL) {
+    if ((cause == CAUSE_ECALL_U || cause == CAUSE_ECALL_S || cause == CAUSE_ECALL_VS) && f->x[17] == ECALL_MAGIC_FATAL) {
         printf("\nFATAL from lower mode: code 0x%lx (epc 0x%lx)\n", f->x[10], epc);
         if (g_strap.count)
             printf("  last S trap: cause=0x%lx (%s) sepc=0x%lx stval=0x%lx\n", g_strap.cause,
@@ -268,6 +279,7 @@ void m_trap_handler(struct frame *f)
             f->x[10] = -1UL;
             csr_write(mepc, (uint64_t)run_mode_resume);
             csr_set(mstatus, MSTATUS_MPP);
+            csr_clear(mstatus, 1UL << 39); /* V=0, as above */
             m_in_handler = 0;
             return;
         }

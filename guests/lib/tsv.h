@@ -108,6 +108,7 @@ static inline uint64_t mtime(void) { return mmio_read64(CLINT_MTIME); }
 #define CAUSE_STORE_ACCESS 7
 #define CAUSE_ECALL_U 8
 #define CAUSE_ECALL_S 9
+#define CAUSE_ECALL_VS 10
 #define CAUSE_ECALL_M 11
 #define CAUSE_FETCH_PAGE 12
 #define CAUSE_LOAD_PAGE 13
@@ -154,7 +155,13 @@ struct trap_rec {
     volatile uint64_t cause, epc, tval, status, prev_priv;
     volatile uint64_t causes[16]; /* first 16 causes in order */
     volatile uint64_t expected;
+    /* H extension, recorded only when tsv_trap_h asks: mtval2 (M) or
+     * htval (S), and hstatus (S) */
+    volatile uint64_t tval2, hstatus;
 };
+/* Bit 0: the M handler records mtval2; bit 1: the S handler records htval and
+ * hstatus (only while it runs in HS-mode: in VS-mode they do not exist). */
+extern volatile int tsv_trap_h;
 extern struct trap_rec g_mtrap; /* traps taken into M-mode */
 extern struct trap_rec g_strap; /* traps taken into S-mode (s_trap_entry) */
 extern void (*volatile m_irq_hook)(uint64_t cause);

@@ -4,9 +4,13 @@ import type { VirtMachine } from '../machine/virt.js';
 const CAUSES: Record<number, string> = {
   0: 'misaligned fetch', 1: 'fetch access', 2: 'illegal instruction', 3: 'breakpoint', 4: 'misaligned load',
   5: 'load access', 6: 'misaligned store', 7: 'store access', 8: 'ecall from U', 9: 'ecall from S',
-  11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
+  10: 'ecall from VS', 11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
+  20: 'fetch guest-page fault', 21: 'load guest-page fault', 22: 'virtual instruction', 23: 'store guest-page fault',
 };
-const IRQS: Record<number, string> = { 1: 'supervisor software', 3: 'machine software', 5: 'supervisor timer', 7: 'machine timer', 9: 'supervisor external', 11: 'machine external' };
+const IRQS: Record<number, string> = {
+  1: 'supervisor software', 2: 'VS software', 3: 'machine software', 5: 'supervisor timer', 6: 'VS timer', 7: 'machine timer',
+  9: 'supervisor external', 10: 'VS external', 11: 'machine external',
+};
 
 /** A multi-line report of every counter, ending with a newline. */
 export function formatStats(m: VirtMachine, seconds: number): string {
@@ -23,6 +27,9 @@ export function formatStats(m: VirtMachine, seconds: number): string {
     s.interruptsByCause.forEach((n, c) => { if (n) lines.push(`  interrupt ${IRQS[c] ?? c}: ${n}`); });
     const acc = t.tlbHits + t.tlbMisses;
     lines.push(`  tlb: hits ${t.tlbHits}, misses ${t.tlbMisses} (${acc ? ((100 * t.tlbHits) / acc).toFixed(2) : '0'}% hit), page walks ${t.pageWalks}, walk memory refs ${t.walkMemoryRefs}, flushes ${t.tlbFlushes}`);
+    if (t.walkMemoryRefsG > 0 || t.guestPageFaults > 0) {
+      lines.push(`  two-stage (H): VS-stage walk refs ${t.walkMemoryRefsVs}, G-stage walk refs ${t.walkMemoryRefsG}, guest-page faults ${t.guestPageFaults}`);
+    }
   }
   const d = m.decodeCache.stats;
   lines.push(`decode cache: pages ${d.pagesDecoded}, instructions ${d.instructionsDecoded}, invalidations ${d.invalidations}, data writes to code pages ${d.dataWrites}`);

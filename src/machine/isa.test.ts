@@ -14,7 +14,7 @@ const programs = skip ? { isa: [] } : buildGuestPrograms();
 
 test('the ISA test suite has programs for every area', { skip }, () => {
   const names = programs.isa.map((p) => p.name);
-  for (const n of ['rv64i', 'rv64m', 'rv64a', 'rv64fd', 'rvc', 'zicsr', 'traps', 'mmu', 'pmp']) {
+  for (const n of ['rv64i', 'rv64m', 'rv64a', 'rv64fd', 'rvc', 'zicsr', 'traps', 'mmu', 'pmp', 'hyp']) {
     assert.ok(names.includes(n), `missing ISA program ${n} (have ${names.join(', ')})`);
   }
 });
@@ -43,3 +43,19 @@ for (const p of programs.isa) {
     });
   }
 }
+
+// The hypervisor program's guest-page faults and two-stage walks, as the hart's counters see them.
+const hyp = programs.isa.find((p) => p.name === 'hyp');
+test('ISA hyp takes its guest-page faults and walks guest page tables in two stages (counters)', { skip: skip || (hyp === undefined && 'no hyp program'), timeout: 180_000 }, async () => {
+  const con = new BufferCharBackend();
+  const m = new VirtMachine({ memory: 128 * 1048576, harts: 1, bios: null, kernel: (hyp as { elf: string }).elf, console: con });
+  assert.equal(await m.run(), 0, con.output.slice(-3000));
+  const h = m.harts[0];
+  const byCause = h.stats.exceptionsByCause;
+  // hyp.c: guest-page faults on fetch 1; on loads 6 (M, no-U leaf, HS, under a VS mapping, implicit walk, hlv.d); on stores 2.
+  assert.deepEqual([byCause[20], byCause[21], byCause[23]], [1, 6, 2]);
+  assert.equal(byCause[22], 6, 'one virtual-instruction exception per case');
+  const t = h.mmu.stats();
+  assert.equal(t.guestPageFaults, 9);
+  assert.ok(t.walkMemoryRefsVs > 0 && t.walkMemoryRefsG > t.walkMemoryRefsVs, `VS refs ${t.walkMemoryRefsVs}, G refs ${t.walkMemoryRefsG}`);
+});

@@ -111,8 +111,8 @@ export interface DriveOptions {
 /** The line the project's guest /init prints first; the board times boot-to-init by it. */
 export const INIT_MARKER = 'tsvisor-init: reached init';
 
-/** The ISA string advertised in the device tree. */
-export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
+/** The ISA string advertised in the device tree ('h': the hypervisor extension, privileged spec ch. 9). */
+export const ISA_STRING = 'rv64imafdch_zicntr_zicsr_zifencei_sstc';
 
 /** Counters of the board, beyond each hart's. */
 /** The execution engines (see {@link VirtOptions.cpu}). */

@@ -18,8 +18,8 @@ const MSTATUS_WRITABLE = Mstatus.SIE | Mstatus.MIE | Mstatus.SPIE | Mstatus.MPIE
 const SSTATUS_VISIBLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.UBE | Mstatus.SPP | Mstatus.VS | Mstatus.FS |
   Mstatus.XS | Mstatus.SUM | Mstatus.MXR;
 const SSTATUS_WRITABLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.SPP | Mstatus.FS | Mstatus.SUM | Mstatus.MXR;
-/** Exceptions that may be delegated: all but ecall-from-M and the reserved codes. */
-const MEDELEG_WRITABLE = 0xb3ff;
+/** Exceptions that may be delegated: all but ecall-from-M and the reserved codes (with H: ecall-from-VS, guest-page faults, virtual instruction). */
+const MEDELEG_WRITABLE = 0xb7ff | (0xf << 20);
 /** Supervisor interrupts that may be delegated: SSIP, STIP, SEIP. */
 const MIDELEG_WRITABLE = 0x222;
 /** M and S interrupt enables, and the VS ones of the H extension (VSSIE, VSTIE, VSEIE). */

@@ -330,7 +330,7 @@ export class Hart {
     }
     this.stopReason = StopReason.Budget;
     const jit = this.env.jit;
-    const executed = jit === undefined ? this.interpret(budget, 0, false) : this.runTranslated(budget, jit);
+    const executed = jit === undefined ? this.interpret(budget, 0, undefined) : this.runTranslated(budget, jit);
     this.stats.instret += executed;
     this.csr.retired(executed);
     return this.stopReason;
@@ -364,7 +364,7 @@ export class Hart {
         const n = region(this, off, budget - executed);
         if (n > 0) { executed += n; continue; }
       }
-      const n = this.interpret(budget - executed, executed, true);
+      const n = this.interpret(budget - executed, executed, jit);
       executed += n;
       if (this.stopReason !== StopReason.Budget || n === 0) break;
     }
@@ -374,10 +374,11 @@ export class Hart {
   /**
    * The interpreter: executes up to `budget` instructions and returns how
    * many it executed. `base` is the count already executed in this slice (for
-   * the instret CSRs). With `toJump`, returns at the first pc reached by a
-   * jump, a taken branch or a trap, where translated code may take over.
+   * the instret CSRs). With the translator `jit`, counts every pc reached by
+   * a jump, a taken branch or a trap toward translating it, and returns there
+   * once translated code exists for it.
    */
-  private interpret(budget: number, base: number, toJump: boolean): number {
+  private interpret(budget: number, base: number, jit: Jit | undefined): number {
     let executed = 0;
     const xl = this.xl, xh = this.xh;
     const ram = this.ram;
@@ -399,7 +400,6 @@ export class Hart {
       }
       // Run until something asks for a recheck.
       while (executed < budget && !this.interruptCheck) {
-        if (toJump && this.pc !== next && executed > 0) break outer;
         executed++;
         // ---- fetch ----
         let off = this.pc - this.fetchBase;
@@ -408,6 +408,11 @@ export class Hart {
           if (!this.refillFetch()) continue;
           off = this.pc - this.fetchBase;
           page = this.fetchPage as DecodedPage;
+        }
+        if (jit !== undefined && this.pc !== next && executed > 1 && jit.enterable(page, off)) {
+          // Reached by a jump, and translated: hand over to the dispatcher.
+          executed--;
+          break outer;
         }
         const slot = off >>> 1;
         let info = page.info[slot];
@@ -684,7 +689,7 @@ export class Hart {
             }
             break;
           case Op.MRET:
-            if (this.priv !== Priv.M) { if (this.virt) this.virtualAtPc(); else this.illegalAtPc(); continue; }
+            if (this.priv !== Priv.M) { this.illegalAtPc(); continue; } // (not allowed in HS either: illegal in VS/VU too)
             this.mret();
             continue;
           case Op.SRET:
