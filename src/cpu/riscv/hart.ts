@@ -212,11 +212,7 @@ export class Hart {
       c.vsepcLo = epcLo; c.vsepcHi = epcHi;
       c.vscause = vcause; c.vscauseInterrupt = interrupt;
       c.vstvalLo = tvalLo; c.vstvalHi = tvalHi;
-      let vs = c.vsstatus;
-      vs = (vs & ~Mstatus.SPIE) | ((vs & Mstatus.SIE) ? Mstatus.SPIE : 0);
-      vs = (vs & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
-      vs &= ~Mstatus.SIE;
-      c.vsstatus = vs;
+      c.vsstatus = enterS(c.vsstatus, from);
       vector = toNumberS(c.vstvecLo & ~3, c.vstvecHi);
       if (interrupt && (c.vstvecLo & 3) === 1) vector += 4 * vcause;
       this.pc = vector;
@@ -225,11 +221,7 @@ export class Hart {
       c.sepcLo = epcLo; c.sepcHi = epcHi;
       c.scause = cause; c.scauseInterrupt = interrupt;
       c.stvalLo = tvalLo; c.stvalHi = tvalHi;
-      let ms = c.mstatus;
-      ms = (ms & ~Mstatus.SPIE) | ((ms & Mstatus.SIE) ? Mstatus.SPIE : 0);
-      ms = (ms & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
-      ms &= ~Mstatus.SIE;
-      c.mstatus = ms;
+      c.mstatus = enterS(c.mstatus, from);
       // §9.2.1: SPV records V, SPVP the guest's privilege (when V was 1), GVA whether stval is a guest virtual address.
       let hs = c.hstatus & ~(Hstatus.SPV | Hstatus.GVA);
       if (virt) hs = (hs & ~Hstatus.SPVP) | Hstatus.SPV | (from === Priv.S ? Hstatus.SPVP : 0);
@@ -1030,6 +1022,16 @@ export class Hart {
     this.interruptCheck = true;
   }
 
+}
+
+/**
+ * The sstatus (or vsstatus) fields after a trap into S (or VS) mode from
+ * privilege `from` (§4.1.1): SPIE takes SIE, SPP records `from`, SIE clears.
+ */
+function enterS(status: number, from: Priv): number {
+  let s = (status & ~Mstatus.SPIE) | ((status & Mstatus.SIE) ? Mstatus.SPIE : 0);
+  s = (s & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
+  return s & ~Mstatus.SIE;
 }
 
 /** Highest-priority interrupt in `bits`: MEI, MSI, MTI, SEI, SSI, STI, then the rest (§3.1.9). */

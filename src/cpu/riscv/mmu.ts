@@ -187,36 +187,41 @@ export class Mmu {
 
   /** Parses a satp value (§4.1.11). Unsupported modes leave satp unchanged: returns false. */
   setSatp(lo: number, hi: number): boolean {
-    const mode = hi >>> 28;
-    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
-    this.satpMode = mode;
-    this.satpRoot = ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096;
+    const a = parseAtp(lo, hi);
+    if (a === undefined) return false;
+    this.satpMode = a.mode;
+    this.satpRoot = a.root;
+    this.translationChanged();
+    return true;
+  }
+
+  /** After satp, vsatp or hgatp changed: cached translations and the fetch page are stale. */
+  private translationChanged(): void {
     this.flushAll();
     this.hart.dropFetchPage();
-    return true;
   }
 
   /** Parses a vsatp value (§9.2.18). Unsupported modes leave vsatp unchanged: returns false. */
   setVsatp(lo: number, hi: number): boolean {
-    const mode = hi >>> 28;
-    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
-    this.vsatpMode = mode;
-    this.vsatpRoot = ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096;
-    this.flushAll();
-    this.hart.dropFetchPage();
+    const a = parseAtp(lo, hi);
+    if (a === undefined) return false;
+    this.vsatpMode = a.mode;
+    this.vsatpRoot = a.root;
+    this.translationChanged();
     return true;
   }
 
   /** Parses an hgatp value (§9.2.10): Bare, Sv39x4 (8), Sv48x4 (9). Unsupported modes leave hgatp unchanged: returns false. */
   setHgatp(lo: number, hi: number): boolean {
-    const mode = hi >>> 28;
-    if (mode !== 0 && mode !== 8 && mode !== 9) return false;
-    this.hgatpMode = mode;
-    this.hgatpRoot = ((hi & 0xfff) * TWO32 + ((lo & ~3) >>> 0)) * 4096;
-    this.flushAll();
-    this.hart.dropFetchPage();
+    // The G-stage root table is 16 KiB: bits 1:0 of the PPN are zero (§9.2.10).
+    const a = parseAtp(lo & ~3, hi);
+    if (a === undefined) return false;
+    this.hgatpMode = a.mode;
+    this.hgatpRoot = a.root;
+    this.translationChanged();
     return true;
   }
+
 
   private translates(p: Priv): boolean {
     return p !== Priv.M && this.satpMode !== 0;
@@ -668,4 +673,15 @@ function leafAllows(pteLo: number, access: Access, mxr: boolean): boolean {
   if (access === Access.Execute) return (pteLo & PTE_X) !== 0;
   if (access === Access.Read) return (pteLo & PTE_R) !== 0 || (mxr && (pteLo & PTE_X) !== 0);
   return (pteLo & PTE_W) !== 0;
+}
+
+/**
+ * The mode and root-table address of a satp-format value (satp §4.1.11,
+ * vsatp §9.2.18, hgatp §9.2.10: MODE in bits 63:60, PPN in bits 43:0);
+ * undefined for a mode other than Bare (0), Sv39(x4) (8) or Sv48(x4) (9).
+ */
+function parseAtp(lo: number, hi: number): { mode: number; root: number } | undefined {
+  const mode = hi >>> 28;
+  if (mode !== 0 && mode !== 8 && mode !== 9) return undefined;
+  return { mode, root: ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096 };
 }
