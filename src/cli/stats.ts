@@ -22,7 +22,7 @@ export function formatStats(m: VirtMachine, seconds: number): string {
   for (const h of m.harts) {
     const s = h.stats;
     const t = h.mmu.stats();
-    lines.push(`hart ${h.id}: instret ${s.instret}, exceptions ${s.exceptions}, interrupts ${s.interrupts}, wfi ${s.wfi}, mmio reads ${s.mmioReads}, writes ${s.mmioWrites}`);
+    lines.push(`hart ${h.id}: instret ${s.instret}, exceptions ${s.exceptions}, interrupts ${s.interrupts}, exits to the VMM ${s.vmExits}, wfi ${s.wfi}, mmio reads ${s.mmioReads}, writes ${s.mmioWrites}`);
     s.exceptionsByCause.forEach((n, c) => { if (n) lines.push(`  exception ${CAUSES[c] ?? c}: ${n}`); });
     s.interruptsByCause.forEach((n, c) => { if (n) lines.push(`  interrupt ${IRQS[c] ?? c}: ${n}`); });
     const acc = t.tlbHits + t.tlbMisses;

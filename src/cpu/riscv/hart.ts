@@ -31,6 +31,22 @@ export const enum StopReason {
   Wfi = 1,
   /** Someone called {@link Hart.requestStop} (e.g. the board is powering off). */
   Stopped = 2,
+  /** A trap left the guest for the VMM (see {@link Hart.vmmExits}); the details are in {@link Hart.exit}. */
+  Exit = 3,
+}
+
+/** A trap that left a guest for the VMM, as the VMM sees it. */
+export interface VmExit {
+  /** Exception or interrupt code (privileged spec Table 3.6 and §9.6). */
+  cause: number;
+  interrupt: boolean;
+  /** What the trap would have written to stval/mtval (signed, exact below 2^53). */
+  tval: number;
+  /** For guest-page faults: the guest physical address (htval << 2 plus the page offset). */
+  gpa: number;
+  /** The guest's privilege (S = VS-mode, U = VU-mode) and pc at the trap; the pc is left there. */
+  priv: Priv;
+  pc: number;
 }
 
 /** What the hart needs from the board it sits on. */
@@ -53,6 +69,8 @@ export interface HartStats {
   /** Interrupts by cause code. */
   interruptsByCause: number[];
   ecalls: number;
+  /** Traps that left the guest for the VMM (see Hart.vmmExits). */
+  vmExits: number;
   wfi: number;
   mmioReads: number;
   mmioWrites: number;
@@ -77,12 +95,23 @@ export class Hart {
    */
   gvaNext = false;
   gpaNext = 0;
+  /**
+   * The hypervisor is tsvisor itself rather than software on this hart: a
+   * trap taken while V=1 that would go to HS or M mode stops the hart with
+   * {@link StopReason.Exit} instead, leaving the guest's state as it was at
+   * the trapping instruction and the trap in {@link exit}. The VMM handles it
+   * (an SBI call, a device access, a fault to reflect), clears `exit` and runs
+   * the hart again.
+   */
+  vmmExits = false;
+  /** The pending exit to the VMM, if any. */
+  exit: VmExit | undefined = undefined;
   readonly fpu: FpUnit;
   readonly csr: CsrFile;
   readonly mmu: Mmu;
   readonly stats: HartStats = {
     instret: 0, exceptions: 0, interrupts: 0, exceptionsByCause: new Array(24).fill(0),
-    interruptsByCause: new Array(16).fill(0), ecalls: 0, wfi: 0, mmioReads: 0, mmioWrites: 0,
+    interruptsByCause: new Array(16).fill(0), ecalls: 0, vmExits: 0, wfi: 0, mmioReads: 0, mmioWrites: 0,
   };
   /** Set when something may have made an interrupt pending or changed enables. */
   interruptCheck = true;
@@ -203,6 +232,12 @@ export class Hart {
     else { this.stats.exceptions++; this.stats.exceptionsByCause[cause]++; }
     const delegated = from <= Priv.S && ((interrupt ? c.midelegValue() : c.medeleg) >>> cause) & 1;
     const toVs = delegated !== 0 && virt && ((interrupt ? c.hideleg : c.hedeleg) >>> cause) & 1;
+    if (this.vmmExits && virt && !toVs) {
+      this.stats.vmExits++;
+      this.exit = { cause, interrupt, tval: toNumberS(tvalLo, tvalHi), gpa, priv: from, pc: this.pc };
+      this.requestStop();
+      return;
+    }
     fromNumber(this.pc);
     const epcLo = r64.lo, epcHi = r64.hi;
     let vector: number;
@@ -313,6 +348,7 @@ export class Hart {
    * by less than one block). Returns why it stopped.
    */
   run(budget: number): StopReason {
+    if (this.exit !== undefined) return StopReason.Exit; // the VMM has not handled the last one
     this.stopRequested = false;
     this.csr.updateTimers();
     if (this.waiting) {
@@ -325,7 +361,7 @@ export class Hart {
     const executed = jit === undefined ? this.interpret(budget, 0, undefined) : this.runTranslated(budget, jit);
     this.stats.instret += executed;
     this.csr.retired(executed);
-    return this.stopReason;
+    return this.exit !== undefined ? StopReason.Exit : this.stopReason;
   }
 
   /** Why the last interpret()/runTranslated() call stopped early. */

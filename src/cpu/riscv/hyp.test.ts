@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuestRam } from '../../memory/guest-memory.js';
 import { MmioBus } from '../../devices/bus.js';
-import { Hart } from './hart.js';
+import { Hart, StopReason, type VmExit } from './hart.js';
 import { DecodeCache } from './decode-cache.js';
 import { Access, Cause, Csr, Hstatus, Priv } from './constants.js';
 import { Op } from './decode.js';
@@ -372,4 +372,37 @@ test('VS-level interrupts: taken in V=1 by VS when delegated by hideleg, cause t
   h.pc = RAM;
   assert.equal(h.takeInterrupt(), true);
   assert.deepEqual([h.virt, h.csr.scause, h.csr.scauseInterrupt], [false, 6, true]);
+});
+
+/** The hart's pending exit (read through a call: the compiler narrows the field after a test clears it). */
+const pendingExit = (h: Hart): VmExit | undefined => h.exit;
+
+test('with vmmExits, traps from VS that would reach HS or M stop the hart with the exit recorded, guest state untouched', () => {
+  const h = newHart();
+  h.setMode(Priv.S, false);
+  guest(h, false);
+  // Code on the second guest page (GVA + PAGE -> host HOST_BASE + 1 MiB + PAGE):
+  // ecall; lui a1, 0x10010; ld a0, 0(a1) (GVA + 16 pages: the G-stage does not map it); j .
+  const code = HOST_BASE + (1 << 20) + PAGE;
+  [0x00000073, 0x100105b7, 0x0005b503, 0x0000006f].forEach((w, i) => h.env.ram.writeU32(code + 4 * i, w));
+  h.vmmExits = true;
+  h.pc = GVA + PAGE;
+  h.setMode(Priv.S, true);
+  const sepc = h.csr.sepcLo, hstatus = h.csr.hstatus;
+  assert.equal(h.run(1000), StopReason.Exit);
+  assert.deepEqual(h.exit, { cause: Cause.EcallVS, interrupt: false, tval: 0, gpa: 0, priv: Priv.S, pc: GVA + PAGE });
+  assert.equal(h.run(1000), StopReason.Exit, 'an unhandled exit stays pending');
+  // The VMM handles the call and resumes the guest after it.
+  h.exit = undefined;
+  h.pc += 4;
+  assert.equal(h.run(1000), StopReason.Exit);
+  const exit = pendingExit(h);
+  assert.equal(exit?.cause, Cause.LoadGuestPageFault);
+  assert.equal(exit?.gpa, GPA_BASE + (8 << 20));
+  assert.equal(exit?.pc, GVA + PAGE + 8);
+  assert.equal(h.virt, true, 'still in VS-mode');
+  assert.equal(h.priv, Priv.S);
+  assert.equal(h.csr.sepcLo, sepc, 'no trap state written');
+  assert.equal(h.csr.hstatus, hstatus);
+  assert.equal(h.stats.vmExits, 2);
 });
