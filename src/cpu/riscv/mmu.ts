@@ -326,31 +326,22 @@ export class Mmu {
     for (let i = levels - 1; i >= 0; i--) {
       const pteAddr = a + vpn[i] * 8;
       this.walkRefs++;
-      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+      if (!this.pteReadable(pteAddr)) {
         if (!probe) this.raise(accessCause[access], tval);
         return -1;
       }
       const o = pteAddr - ram.base;
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
-      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0)) return this.walkFault(access, tval, probe);
-      // Bits 63:54 are reserved (Svnapot/Svpbmt are not implemented): must be zero.
-      if ((pteHi >>> 22) !== 0) return this.walkFault(access, tval, probe);
+      if (pteInvalid(pteLo, pteHi)) return this.walkFault(access, tval, probe);
       const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
       if ((pteLo & (PTE_R | PTE_X)) === 0) {
-        // Non-leaf: D, A and U must be clear.
-        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.walkFault(access, tval, probe);
+        if (nonLeafReserved(pteLo)) return this.walkFault(access, tval, probe);
         a = ppn * 4096;
         continue;
       }
       // Leaf: permission checks (§4.3.1, §3.1.6.3).
-      if (access === Access.Execute) {
-        if ((pteLo & PTE_X) === 0) return this.walkFault(access, tval, probe);
-      } else if (access === Access.Read) {
-        if ((pteLo & PTE_R) === 0 && !((ms & Mstatus.MXR) !== 0 && (pteLo & PTE_X) !== 0)) return this.walkFault(access, tval, probe);
-      } else if ((pteLo & PTE_W) === 0) {
-        return this.walkFault(access, tval, probe);
-      }
+      if (!leafAllows(pteLo, access, (ms & Mstatus.MXR) !== 0)) return this.walkFault(access, tval, probe);
       if (p === Priv.U) {
         if ((pteLo & PTE_U) === 0) return this.walkFault(access, tval, probe);
       } else if ((pteLo & PTE_U) !== 0) {
@@ -359,18 +350,34 @@ export class Mmu {
       // A misaligned superpage is a page fault.
       const span = i === 0 ? 1 : 2 ** (9 * i);
       if (ppn % span !== 0) return this.walkFault(access, tval, probe);
-      // Hardware A/D update (as QEMU does): set A, and D on writes.
-      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
-      if ((pteLo & want) !== want) {
-        if (probe) return -1;
-        ram.i32[o >>> 2] = pteLo | want;
-        ram.noteWrite(o, 8);
-      }
-      if (i > 0) this.hasSuperpages = true;
+      if (!this.markAccessed(o, pteLo, access, probe, i)) return -1;
       const vpnLow = i === 0 ? 0 : i === 1 ? vpn[0] : i === 2 ? vpn[0] + vpn[1] * 512 : vpn[0] + vpn[1] * 512 + vpn[2] * 262144;
       return (ppn + vpnLow) * 4096 + (lo & 0xfff);
     }
     return this.walkFault(access, tval, probe);
+  }
+
+  /** Whether the PTE at physical `pteAddr` can be read by the walker: inside RAM and allowed by PMP. */
+  private pteReadable(pteAddr: number): boolean {
+    const ram = this.hart.env.ram;
+    return pteAddr >= ram.base && pteAddr + 8 <= ram.end && this.pmpAllows(pteAddr, Access.Read, Priv.S);
+  }
+
+  /**
+   * The hardware A/D update (as QEMU does) of the leaf PTE at RAM offset `o`
+   * found at level `level`: sets A, and D on writes. A probe must not write:
+   * it fails instead (returns false) when the update would be needed.
+   */
+  private markAccessed(o: number, pteLo: number, access: Access, probe: boolean, level: number): boolean {
+    const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+    if ((pteLo & want) !== want) {
+      if (probe) return false;
+      const ram = this.hart.env.ram;
+      ram.i32[o >>> 2] = pteLo | want;
+      ram.noteWrite(o, 8);
+    }
+    if (level > 0) this.hasSuperpages = true;
+    return true;
   }
 
   /** The kind of access a fault reports: HLVX uses execute permission but faults as a load. */
@@ -420,19 +427,17 @@ export class Mmu {
       if (pteAddr < 0) return -1;
       this.walkRefs++;
       this.walkRefsVs++;
-      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+      if (!this.pteReadable(pteAddr)) {
         if (!probe) { h.gvaNext = true; this.raise(accessCause[fa], tval); }
         return -1;
       }
       const o = pteAddr - ram.base;
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
-      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0) {
-        return this.vsFault(fa, tval, probe);
-      }
+      if (pteInvalid(pteLo, pteHi)) return this.vsFault(fa, tval, probe);
       const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
       if ((pteLo & (PTE_R | PTE_X)) === 0) {
-        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.vsFault(fa, tval, probe);
+        if (nonLeafReserved(pteLo)) return this.vsFault(fa, tval, probe);
         a = ppn * 4096;
         continue;
       }
@@ -444,13 +449,7 @@ export class Mmu {
       }
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) return this.vsFault(fa, tval, probe);
-      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
-      if ((pteLo & want) !== want) {
-        if (probe) return -1;
-        ram.i32[o >>> 2] = pteLo | want;
-        ram.noteWrite(o, 8);
-      }
-      if (i > 0) this.hasSuperpages = true;
+      if (!this.markAccessed(o, pteLo, access, probe, i)) return -1;
       const vaPage = Math.floor(va / 4096);
       return (ppn + (((vaPage % span) + span) % span)) * 4096 + (va - vaPage * 4096);
     }
@@ -489,19 +488,17 @@ export class Mmu {
       const pteAddr = a + idx * 8;
       this.walkRefs++;
       this.walkRefsG++;
-      if (pteAddr < ram.base || pteAddr + 8 > ram.end || !this.pmpAllows(pteAddr, Access.Read, Priv.S)) {
+      if (!this.pteReadable(pteAddr)) {
         if (!probe) { h.gvaNext = true; this.raise(accessCause[fa], tval); }
         return -1;
       }
       const o = pteAddr - ram.base;
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
-      if ((pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0) {
-        return this.guestFault(fa, tval, gpa, probe);
-      }
+      if (pteInvalid(pteLo, pteHi)) return this.guestFault(fa, tval, gpa, probe);
       const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
       if ((pteLo & (PTE_R | PTE_X)) === 0) {
-        if ((pteLo & (PTE_D | PTE_A | PTE_U)) !== 0) return this.guestFault(fa, tval, gpa, probe);
+        if (nonLeafReserved(pteLo)) return this.guestFault(fa, tval, gpa, probe);
         a = ppn * 4096;
         continue;
       }
@@ -509,13 +506,7 @@ export class Mmu {
       if (!leafAllows(pteLo, access, mxr) || (pteLo & PTE_U) === 0) return this.guestFault(fa, tval, gpa, probe);
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) return this.guestFault(fa, tval, gpa, probe);
-      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
-      if ((pteLo & want) !== want) {
-        if (probe) return -1;
-        ram.i32[o >>> 2] = pteLo | want;
-        ram.noteWrite(o, 8);
-      }
-      if (i > 0) this.hasSuperpages = true;
+      if (!this.markAccessed(o, pteLo, access, probe, i)) return -1;
       const gpaPage = Math.floor(gpa / 4096);
       return (ppn + (gpaPage % span)) * 4096 + (gpa - gpaPage * 4096);
     }
@@ -669,6 +660,19 @@ export class Mmu {
 }
 
 /** Leaf permission check (§4.3.1) for `access`; with `mxr`, executable pages are readable. */
+/**
+ * An invalid PTE, or one with a reserved encoding (W without R) or reserved
+ * bits 63:54 set (Svnapot and Svpbmt are not implemented) (§4.3.1, §4.4.1).
+ */
+function pteInvalid(pteLo: number, pteHi: number): boolean {
+  return (pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0;
+}
+
+/** A non-leaf PTE must have D, A and U clear. */
+function nonLeafReserved(pteLo: number): boolean {
+  return (pteLo & (PTE_D | PTE_A | PTE_U)) !== 0;
+}
+
 function leafAllows(pteLo: number, access: Access, mxr: boolean): boolean {
   if (access === Access.Execute) return (pteLo & PTE_X) !== 0;
   if (access === Access.Read) return (pteLo & PTE_R) !== 0 || (mxr && (pteLo & PTE_X) !== 0);
