@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { VirtMachine, DEFAULT_BIOS, INIT_MARKER, type CpuEngine } from '../machine/virt.js';
 import type { JitBackend } from '../cpu/riscv/jit/jit.js';
 import { BufferCharBackend } from '../backends/buffer-char.js';
+import { EXCEPTION_NAMES } from '../cpu/riscv/constants.js';
 import { DEFAULT_APPEND } from '../guests/linux-guest.js';
 
 /** One way of running the guest. */
@@ -69,12 +70,6 @@ export interface ComparisonRow {
 }
 
 const PROMPT = /[#$] $/m;
-const CAUSES: Record<number, string> = {
-  0: 'misaligned fetch', 1: 'fetch access', 2: 'illegal instruction', 3: 'breakpoint', 4: 'misaligned load',
-  5: 'load access', 6: 'misaligned store', 7: 'store access', 8: 'ecall from U', 9: 'ecall from S',
-  10: 'ecall from VS', 11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
-  20: 'fetch guest-page fault', 21: 'load guest-page fault', 22: 'virtual instruction', 23: 'store guest-page fault',
-};
 
 /** The guest images the workload boots. */
 export interface ComparisonGuest {
@@ -106,26 +101,20 @@ async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Prom
   const exitCode = await done;
   const totalSeconds = (performance.now() - t0) / 1000;
   m.close();
-  let exceptions = 0, interrupts = 0, ecalls = 0, mmio = 0, hits = 0, misses = 0, walks = 0, refs = 0;
+  const t = m.totals();
   const byCause: Record<string, number> = {};
-  for (const h of m.harts) {
-    exceptions += h.stats.exceptions; interrupts += h.stats.interrupts; ecalls += h.stats.ecalls;
-    mmio += h.stats.mmioReads + h.stats.mmioWrites;
-    h.stats.exceptionsByCause.forEach((n, cause) => {
-      if (n > 0) { const k = CAUSES[cause] ?? `cause ${cause}`; byCause[k] = (byCause[k] ?? 0) + n; }
-    });
-    const t = h.mmu.stats();
-    hits += t.tlbHits; misses += t.tlbMisses; walks += t.pageWalks; refs += t.walkMemoryRefs;
-  }
+  t.exceptionsByCause.forEach((n, cause) => { if (n > 0) byCause[EXCEPTION_NAMES[cause] ?? `cause ${cause}`] = n; });
+  const hits = t.tlbHits, misses = t.tlbMisses;
   const jit = m.jit?.snapshot();
   return {
     output,
     row: {
       configuration: c.name, technique: c.technique, engine: c.backend === undefined ? c.engine : `${c.engine}/${c.backend}`,
       bootSeconds: m.bootMarkerMs === undefined ? null : m.bootMarkerMs / 1000, totalSeconds, relativeTime: 1,
-      instructions: m.instructionsRetired(), exceptions, exceptionsByCause: byCause, interrupts, ecalls, mmioAccesses: mmio,
+      instructions: m.instructionsRetired(), exceptions: t.exceptions, exceptionsByCause: byCause, interrupts: t.interrupts,
+      ecalls: t.ecalls, mmioAccesses: t.mmioAccesses,
       tlbHits: hits, tlbMisses: misses, tlbHitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
-      pageWalks: walks, walkRefsPerMiss: misses === 0 ? 0 : refs / misses,
+      pageWalks: t.pageWalks, walkRefsPerMiss: misses === 0 ? 0 : t.walkMemoryRefs / misses,
       translations: jit?.translations ?? 0, translateMs: jit?.translateMs ?? 0,
       guestModifications: c.guestModifications, outputMatches: true, exitCode,
     },

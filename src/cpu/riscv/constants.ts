@@ -112,3 +112,17 @@ export const enum Csr {
   VSTVAL = 0x243, VSIP = 0x244, VSATP = 0x280,
   MCYCLE = 0xb00, MINSTRET = 0xb02, MHPMCOUNTER3 = 0xb03, MHPMCOUNTER31 = 0xb1f,
 }
+
+/** Names of the exception causes (privileged spec Table 3.6 and §9.6.1), for statistics. */
+export const EXCEPTION_NAMES: Readonly<Record<number, string>> = {
+  0: 'misaligned fetch', 1: 'fetch access', 2: 'illegal instruction', 3: 'breakpoint', 4: 'misaligned load',
+  5: 'load access', 6: 'misaligned store', 7: 'store access', 8: 'ecall from U', 9: 'ecall from S',
+  10: 'ecall from VS', 11: 'ecall from M', 12: 'fetch page fault', 13: 'load page fault', 15: 'store page fault',
+  20: 'fetch guest-page fault', 21: 'load guest-page fault', 22: 'virtual instruction', 23: 'store guest-page fault',
+};
+
+/** Names of the interrupt causes, for statistics. */
+export const INTERRUPT_NAMES: Readonly<Record<number, string>> = {
+  1: 'supervisor software', 2: 'VS software', 3: 'machine software', 5: 'supervisor timer', 6: 'VS timer', 7: 'machine timer',
+  9: 'supervisor external', 10: 'VS external', 11: 'machine external',
+};
