@@ -364,6 +364,21 @@ export class Hart {
     return this.exit !== undefined ? StopReason.Exit : this.stopReason;
   }
 
+  /**
+   * Between instructions: honours a stop request (returns false) and, when
+   * something may have made an interrupt pending, re-evaluates the timers and
+   * takes the interrupt.
+   */
+  private serviceEvents(): boolean {
+    if (this.stopRequested) { this.stopReason = StopReason.Stopped; return false; }
+    if (this.interruptCheck) {
+      this.interruptCheck = false;
+      this.csr.updateTimers();
+      this.takeInterrupt();
+    }
+    return true;
+  }
+
   /** Why the last interpret()/runTranslated() call stopped early. */
   private stopReason = StopReason.Budget;
 
@@ -375,12 +390,7 @@ export class Hart {
   private runTranslated(budget: number, jit: Jit): number {
     let executed = 0;
     while (executed < budget) {
-      if (this.stopRequested) { this.stopReason = StopReason.Stopped; break; }
-      if (this.interruptCheck) {
-        this.interruptCheck = false;
-        this.csr.updateTimers();
-        this.takeInterrupt();
-      }
+      if (!this.serviceEvents()) break;
       let off = this.pc - this.fetchBase;
       if (!(off >= 0 && off < 4096)) {
         // A fetch fault counts as an instruction, as in the interpreter (bounds a faulting trap vector).
@@ -420,12 +430,7 @@ export class Hart {
     // The pc sequential execution reaches next; any other pc was reached by a jump (or a trap).
     let next = NaN;
     outer: while (executed < budget) {
-      if (this.stopRequested) { this.stopReason = StopReason.Stopped; break; }
-      if (this.interruptCheck) {
-        this.interruptCheck = false;
-        this.csr.updateTimers();
-        this.takeInterrupt();
-      }
+      if (!this.serviceEvents()) break;
       // Run until something asks for a recheck.
       while (executed < budget && !this.interruptCheck) {
         executed++;

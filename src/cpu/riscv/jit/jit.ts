@@ -90,6 +90,11 @@ interface RegionEnv {
 
 type RegionFactory = (env: RegionEnv, dp: DecodedPage) => RegionFn;
 
+/** The region translated for byte offset `off` of `page`, if any. */
+function translated(page: DecodedPage, off: number): RegionFn | undefined {
+  return page.jit?.entries?.[off >>> 1];
+}
+
 export class Jit {
   readonly stats: JitStats = {
     translations: 0, blocksTranslated: 0, instructionsTranslated: 0, translateMs: 0,
@@ -143,11 +148,8 @@ export class Jit {
    * undefined to interpret. Counts the arrival and translates when hot.
    */
   lookup(page: DecodedPage, off: number): RegionFn | undefined {
-    const pj = page.jit;
-    if (pj !== undefined && pj.entries !== undefined) {
-      const fn = pj.entries[off >>> 1];
-      if (fn !== undefined) { this.stats.cacheHits++; return fn; }
-    }
+    const fn = translated(page, off);
+    if (fn !== undefined) { this.stats.cacheHits++; return fn; }
     return this.arrive(page, off);
   }
 
@@ -157,9 +159,7 @@ export class Jit {
    * it should hand over to the dispatcher.
    */
   enterable(page: DecodedPage, off: number): boolean {
-    const pj = page.jit;
-    if (pj !== undefined && pj.entries !== undefined && pj.entries[off >>> 1] !== undefined) return true;
-    return this.arrive(page, off) !== undefined;
+    return translated(page, off) !== undefined || this.arrive(page, off) !== undefined;
   }
 
   /** Counts an arrival at untranslated code; translates when hot. */
@@ -190,16 +190,9 @@ export class Jit {
       this.stats.rejected++;
       return undefined;
     }
-    let fn: RegionFn;
-    let instructions = 0;
-    if (this.wasm !== undefined) {
-      fn = compileWasmRegion(blocks, page, this.wasm, this.current);
-      for (const b of blocks) instructions += b.insns.length;
-    } else {
-      const region = generateRegion(blocks);
-      fn = (new Function('env', 'dp', region.source) as RegionFactory)(this.env, page);
-      instructions = region.instructions;
-    }
+    const fn = this.wasm !== undefined
+      ? compileWasmRegion(blocks, page, this.wasm, this.current)
+      : (new Function('env', 'dp', generateRegion(blocks)) as RegionFactory)(this.env, page);
     if (union || pj.entries === undefined) {
       const entries = new Array<RegionFn | undefined>(SLOTS);
       for (const b of blocks) entries[b.start >>> 1] = fn;
@@ -212,7 +205,7 @@ export class Jit {
     }
     this.stats.translations++;
     this.stats.blocksTranslated += blocks.length;
-    this.stats.instructionsTranslated += instructions;
+    for (const b of blocks) this.stats.instructionsTranslated += b.insns.length;
     this.stats.translateMs += performance.now() - t0;
     return fn;
   }

@@ -58,14 +58,6 @@ export interface Block {
   insns: Insn[];
 }
 
-/** The translated region of a page: its blocks and the JavaScript source of its factory. */
-export interface RegionSource {
-  blocks: Block[];
-  instructions: number;
-  /** Body of `function (env, dp)` returning the region function `(h, p, lim) => executed`. */
-  source: string;
-}
-
 /** True for operations the translator emits code for. */
 function translatable(op: number): boolean {
   switch (op) {
@@ -81,7 +73,7 @@ function translatable(op: number): boolean {
 }
 
 /** True for operations that end a block (control transfers). */
-function endsBlock(op: number): boolean {
+export function endsBlock(op: number): boolean {
   return op === Op.JAL || op === Op.JALR || (op >= Op.BEQ && op <= Op.BGEU);
 }
 
@@ -171,8 +163,11 @@ export function registersUsed(blocks: Block[]): { regs: number[]; fpLoadStore: b
   return { regs: [...regs].sort((a, b) => a - b), fpLoadStore };
 }
 
-/** Generates the source of a region made of `blocks`. */
-export function generateRegion(blocks: Block[]): RegionSource {
+/**
+ * Generates the JavaScript of a region made of `blocks`: the body of
+ * `function (env, dp)` that returns the region function `(h, p, lim) => executed`.
+ */
+export function generateRegion(blocks: Block[]): string {
   const { regs: list, fpLoadStore } = registersUsed(blocks);
   const writeBack = list.map((r) => `xl[${r}] = l${r}; xh[${r}] = h${r};`).join(' ');
   const g = new Gen();
@@ -190,14 +185,12 @@ export function generateRegion(blocks: Block[]): RegionSource {
   out.push('L: for (;;) {');
   out.push('if (n >= lim) { h.pc = pageVa + p; break; }');
   out.push('switch (p) {');
-  let instructions = 0;
   for (const b of blocks) {
     out.push(`case ${b.start}: {`);
     b.insns.forEach((insn, k) => out.push(g.insn(insn, k + 1, b.insns.length)));
     const last = b.insns[b.insns.length - 1];
     if (!endsBlock(last.op)) out.push(`n += ${b.insns.length}; ${g.goto(last.off + last.len)}`);
     out.push('}');
-    instructions += b.insns.length;
   }
   out.push('default: h.pc = pageVa + p; break L;');
   out.push('}');
@@ -206,7 +199,7 @@ export function generateRegion(blocks: Block[]): RegionSource {
   out.push(writeBack);
   out.push('return n;');
   out.push('};');
-  return { blocks, instructions, source: out.join('\n') };
+  return out.join('\n');
 }
 
 /** Which integer registers an OP-FP instruction reads (rs1) or writes (rd). */

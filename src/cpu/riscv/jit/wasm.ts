@@ -26,7 +26,7 @@ import { Mstatus } from '../constants.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { mulh64, mulhsu64, mulhu64, r64 } from '../int64.js';
-import { fpIntOperands, registersUsed, type Block } from './translator.js';
+import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -262,7 +262,7 @@ class WasmGen {
       b.end(); // the block's label: its code follows
       bl.insns.forEach((insn, k) => this.insn(insn, k + 1, bl.insns.length));
       const last = bl.insns[bl.insns.length - 1];
-      if (!(last.op === Op.JAL || last.op === Op.JALR || (last.op >= Op.BEQ && last.op <= Op.BGEU))) {
+      if (!endsBlock(last.op)) {
         this.count(bl.insns.length);
         this.goto(last.off + last.len);
       }
@@ -387,19 +387,17 @@ class WasmGen {
       case Op.FP: {
         const io = fpIntOperands(imm);
         if (io.readsRs1) this.syncToMemory((imm >>> 15) & 31);
-        b.i32(imm).i32(off).call(F.fp).op(O.i32eqz);
-        b.if(); this.trapExit(k); b.end();
+        b.i32(imm).i32(off).call(F.fp);
+        this.leaveIfTrapped(k);
         if (io.writesRd) this.loadFromMemory((imm >>> 7) & 31);
         return;
       }
       case Op.LR_W: case Op.SC_W: case Op.AMO_W: case Op.LR_D: case Op.SC_D: case Op.AMO_D:
         this.syncToMemory(rs1); this.syncToMemory(rs2);
         b.i32(i.op).i32(rd).i32(rs1).i32(rs2).i32(imm).i32(off).call(F.amo).tee(this.k);
-        b.op(O.i32eqz);
-        b.if(); this.trapExit(k); b.end();
+        this.leaveIfTrapped(k);
         this.loadFromMemory(rd);
-        b.get(this.k).i32(2).op(O.i32eq);
-        b.if(); this.count(k); this.exitAt(next); b.end();
+        this.leaveIfAsked(k, next);
         return;
       case Op.FENCE: case Op.FENCE_I:
         return;
@@ -408,13 +406,24 @@ class WasmGen {
     }
   }
 
-  /** After a helper left its status in local k: 0 = trapped, 2 = leave after this instruction. */
-  private afterHelper(k: number, next: number): void {
+  /** After a helper left its status (also in local k) on the stack: 0 = it trapped, so leave. */
+  private leaveIfTrapped(k: number): void {
     const b = this.b;
     b.op(O.i32eqz);
     b.if(); this.trapExit(k); b.end();
+  }
+
+  /** Status 2 in local k: the helper's access may have changed interrupts or this page; leave after the instruction. */
+  private leaveIfAsked(k: number, next: number): void {
+    const b = this.b;
     b.get(this.k).i32(2).op(O.i32eq);
     b.if(); this.count(k); this.exitAt(next); b.end();
+  }
+
+  /** Both checks of a helper's status, for helpers whose instruction needs nothing in between. */
+  private afterHelper(k: number, next: number): void {
+    this.leaveIfTrapped(k);
+    this.leaveIfAsked(k, next);
   }
 
   /** Computes t = TLB byte index for va in context `base` and leaves "hit" (i32) on the stack; sets ro64. */
@@ -445,8 +454,7 @@ class WasmGen {
     this.setReg(rd);
     b.else();
     b.get(this.va).op(O.i32wrap).get(this.va).i64(32).op(O.i64shru).op(O.i32wrap).i32(size).i32(off).call(F.ld).tee(this.k);
-    b.op(O.i32eqz);
-    b.if(); this.trapExit(k); b.end();
+    this.leaveIfTrapped(k);
     b.i32(this.layout.scratch).mem(O.i64load, 4 * S_LO);
     switch (op) {
       case Op.LB: b.op(O.i64extend8s); break;
@@ -457,8 +465,7 @@ class WasmGen {
       case Op.LWU: b.i64(0xffffffff).op(O.i64and); break;
     }
     this.setReg(rd);
-    b.get(this.k).i32(2).op(O.i32eq);
-    b.if(); this.count(k); this.exitAt(next); b.end();
+    this.leaveIfAsked(k, next);
     b.end();
   }
 
@@ -572,11 +579,6 @@ function assemble(body: number[], i64Locals: number, i32Locals: number): Uint8Ar
   put(MODULE_HEAD); put(sectionHead); put(entry); put(locals); put(body);
   out[at] = 0x0b; // end of the function
   return out;
-}
-
-/** Whether this host compiles the code the back end emits (sign-extension and saturating conversions). */
-export function wasmSupported(): boolean {
-  return typeof WebAssembly === 'object' && typeof WebAssembly.Module === 'function';
 }
 
 const TWO32 = 4294967296;
