@@ -5,7 +5,14 @@
  * 128 MiB after the kernel), the device tree near the top of RAM.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { GuestRam } from '../memory/guest-memory.js';
+import type { GuestAddress, GuestMemory } from '../memory/guest-memory.js';
+
+/** Where images are loaded: a board's RAM, or a VM's RAM window. */
+export interface LoadTarget extends GuestMemory {
+  readonly base: GuestAddress;
+  readonly size: number;
+  readonly end: GuestAddress;
+}
 
 /** A boot failure with a message meant for the user. */
 export class BootError extends Error {
@@ -64,12 +71,12 @@ function hex(n: number): string {
   return '0x' + n.toString(16);
 }
 
-function ramRange(ram: GuestRam): string {
+function ramRange(ram: LoadTarget): string {
   return `${hex(ram.base)}-${hex(ram.end)} (${ram.size / 1048576} MiB)`;
 }
 
 /** Copies `data` to guest-physical `addr`, or fails with a message saying it does not fit. */
-function place(ram: GuestRam, addr: number, data: Uint8Array, memsz: number, what: string): void {
+function place(ram: LoadTarget, addr: number, data: Uint8Array, memsz: number, what: string): void {
   if (!ram.contains(addr, memsz)) {
     throw new BootError(`${what} does not fit in RAM: it needs ${hex(addr)}-${hex(addr + memsz)}, ` +
       `RAM is ${ramRange(ram)}; give the guest more memory with -m`);
@@ -79,7 +86,7 @@ function place(ram: GuestRam, addr: number, data: Uint8Array, memsz: number, wha
 }
 
 /** Loads an ELF64 RISC-V image by its program headers' physical addresses. */
-export function loadElf(ram: GuestRam, data: Uint8Array, what: string): LoadedImage {
+export function loadElf(ram: LoadTarget, data: Uint8Array, what: string): LoadedImage {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 64) throw new BootError(`${what} is a truncated ELF file`);
   if (data[4] !== 2) throw new BootError(`${what} is a 32-bit ELF file; tsvisor runs RV64 guests`);
@@ -113,13 +120,13 @@ export function loadElf(ram: GuestRam, data: Uint8Array, what: string): LoadedIm
 }
 
 /** Loads a raw (flat binary) image at `addr`. */
-export function loadRaw(ram: GuestRam, data: Uint8Array, addr: number, what: string): LoadedImage {
+export function loadRaw(ram: LoadTarget, data: Uint8Array, addr: number, what: string): LoadedImage {
   place(ram, addr, data, data.length, what);
   return { entry: addr, start: addr, end: addr + data.length, elf: false };
 }
 
 /** Loads an ELF or raw image file; raw images go to `rawAddr`. */
-export function loadImageFile(ram: GuestRam, path: string, rawAddr: number, what: string): LoadedImage {
+export function loadImageFile(ram: LoadTarget, path: string, rawAddr: number, what: string): LoadedImage {
   const data = readImage(path, what);
   if (isElf(data)) return loadElf(ram, data, `${what} '${path}'`);
   return loadRaw(ram, data, rawAddr, `${what} '${path}'`);
@@ -136,12 +143,12 @@ export function kernelStartAfter(firmwareEnd: number): number {
 }
 
 /** Where QEMU puts the initrd: kernel start + min(RAM/2, 128 MiB). */
-export function initrdStart(ram: GuestRam, kernelStart: number): number {
+export function initrdStart(ram: LoadTarget, kernelStart: number): number {
   return kernelStart + Math.min(ram.size / 2, 128 * 1048576);
 }
 
 /** Where QEMU puts the device tree: below min(end of RAM, 3 GiB), aligned down to 16 MiB... but above what is loaded. */
-export function fdtAddress(ram: GuestRam, fdtSize: number): number {
+export function fdtAddress(ram: LoadTarget, fdtSize: number): number {
   const top = ram.base < 3072 * 1048576 ? Math.min(ram.end, 3072 * 1048576) : ram.end;
   // QEMU 7.2 aligns to 16 MiB; with small RAM that would land below RAM, so fall back to 2 MiB / 4 KiB.
   for (const align of [16 * 1048576, 2 * 1048576, 4096]) {

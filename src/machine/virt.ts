@@ -6,53 +6,30 @@
  * round-robin in slices on the Node.js event loop.
  */
 import { GuestRam } from '../memory/guest-memory.js';
-import { MmioBus } from '../devices/bus.js';
+import type { MmioBus } from '../devices/bus.js';
 import type { HartInterruptPins, MipBit } from '../devices/device.js';
 import { Hart, StopReason } from '../cpu/riscv/hart.js';
 import { DecodeCache } from '../cpu/riscv/decode-cache.js';
 import { Jit, type JitBackend } from '../cpu/riscv/jit/jit.js';
-import { Uart16550 } from '../devices/uart16550.js';
-import { Clint } from '../devices/clint.js';
-import { Plic } from '../devices/plic.js';
-import { Syscon } from '../devices/syscon.js';
-import { GoldfishRtc } from '../devices/goldfish-rtc.js';
-import { EmptyVirtioMmioSlot } from '../devices/virtio/mmio-empty.js';
-import { VirtioMmioTransport, VIRTIO_MMIO_SIZE } from '../devices/virtio/mmio.js';
-import type { VirtioDevice } from '../devices/virtio/device.js';
-import { VirtioBlock } from '../devices/virtio/blk/device.js';
-import { VirtioConsole } from '../devices/virtio/console/device.js';
-import { VirtioRng } from '../devices/virtio/rng/device.js';
-import { VirtioBalloon } from '../devices/virtio/balloon/device.js';
-import { VirtioNet } from '../devices/virtio/net/device.js';
-import type { NetBackend } from '../backends/net-backend.js';
-import { FileBlockBackend } from '../backends/block-file.js';
-import { BlockBackendError, type BlockBackend } from '../backends/block-backend.js';
-import type { CharBackend } from '../backends/char-backend.js';
+import type { Clint } from '../devices/clint.js';
+import type { Plic } from '../devices/plic.js';
+import type { Uart16550 } from '../devices/uart16550.js';
+import type { Syscon } from '../devices/syscon.js';
+import type { GoldfishRtc } from '../devices/goldfish-rtc.js';
+import type { VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { buildVirtFdt } from './virt-fdt.js';
 import { BootRom, NextMode } from './boot-rom.js';
 import { HostClock } from './host-clock.js';
+import { VirtDevices, VirtMap, type DeviceOptions } from './virt-devices.js';
 import { BootError, fdtAddress, initrdStart, kernelStartAfter, loadImageFile, readImage } from './loader.js';
 
-/** The `virt` memory map (QEMU 7.2 hw/riscv/virt.c, virt_memmap). */
-export const VirtMap = {
-  mrom: { base: 0x1000, size: 0xf000 },
-  test: { base: 0x100000, size: 0x1000 },
-  rtc: { base: 0x101000, size: 0x1000 },
-  clint: { base: 0x2000000, size: 0x10000 },
-  plic: { base: 0xc000000, size: 0x600000 },
-  uart0: { base: 0x10000000, size: 0x100 },
-  virtio: { base: 0x10001000, size: 0x1000, count: 8 },
-  dram: { base: 0x80000000 },
-} as const;
-
-/** Interrupt numbers on the PLIC. */
-export const VirtIrq = { virtio0: 1, uart0: 10, rtc: 11 } as const;
+export { VirtMap, VirtIrq, INIT_MARKER, type DriveOptions } from './virt-devices.js';
 
 /** Default firmware: Debian's OpenSBI (package `opensbi`). */
 export const DEFAULT_BIOS = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
 
 /** How to build and boot the machine. */
-export interface VirtOptions {
+export interface VirtOptions extends DeviceOptions {
   /** Guest RAM in bytes. */
   memory: number;
   /** Number of harts. */
@@ -64,8 +41,6 @@ export interface VirtOptions {
   initrd?: string;
   /** Kernel command line (/chosen/bootargs). */
   append?: string;
-  /** The UART's host side. */
-  console: CharBackend;
   /** Translation modes the harts advertise (mmu-type). */
   mmu?: 'sv39' | 'sv48';
   /** Instructions per hart per scheduling slice. */
@@ -83,33 +58,7 @@ export interface VirtOptions {
   jitBackend?: JitBackend;
   /** Arrivals at an entry point before the JIT translates it (default: DEFAULT_THRESHOLD in cpu/riscv/jit/jit.ts). */
   jitThreshold?: number;
-  /** Console text whose first appearance is timed as "boot to init" (see {@link INIT_MARKER}). */
-  bootMarker?: string;
-  /** virtio-blk disks, in slot order. */
-  drives?: DriveOptions[];
-  /**
-   * A virtio-console port on this backend. Linux calls it hvc1: hvc0 is the
-   * SBI console (CONFIG_HVC_RISCV_SBI), so `console=hvc1` puts the kernel
-   * console on it. The boot marker is watched here as on the UART.
-   */
-  virtioConsole?: CharBackend;
-  /** A virtio-rng device fed from the host's CSPRNG. */
-  rng?: boolean;
-  /** A virtio-balloon device. */
-  balloon?: boolean;
-  /** virtio-net NICs, each on its host backend (a switch port, a socket switch). */
-  nics?: Array<{ backend: NetBackend; mac?: Uint8Array }>;
 }
-
-/** A virtio-blk disk: a raw image file, or a backend built by the caller. */
-export interface DriveOptions {
-  path?: string;
-  backend?: BlockBackend;
-  readOnly?: boolean;
-}
-
-/** The line the project's guest /init prints first; the board times boot-to-init by it. */
-export const INIT_MARKER = 'tsvisor-init: reached init';
 
 /** The ISA string advertised in the device tree ('h': the hypervisor extension, privileged spec ch. 9). */
 export const ISA_STRING = 'rv64imafdch_zicntr_zicsr_zifencei_sstc';
@@ -140,23 +89,14 @@ export interface BoardStats {
 
 export class VirtMachine {
   readonly ram: GuestRam;
-  readonly bus = new MmioBus();
   readonly clock = new HostClock();
   readonly decodeCache: DecodeCache;
   /** The binary translator, when the engine is `jit`. */
   readonly jit: Jit | undefined;
   readonly harts: Hart[] = [];
-  readonly clint: Clint;
-  readonly plic: Plic;
-  readonly uart: Uart16550;
-  readonly syscon: Syscon;
-  readonly rtc: GoldfishRtc;
+  /** The board's devices and their bus. */
+  readonly devices: VirtDevices;
   readonly stats: BoardStats = { slices: 0, sleeps: 0, sleptMs: 0, resets: 0 };
-  /** The virtio-mmio transports with a device behind them, by slot. */
-  readonly virtio: Array<{ slot: number; transport: VirtioMmioTransport; device: VirtioDevice }> = [];
-  /** The balloon, when configured (the VMM's memory policy drives it). */
-  balloon: VirtioBalloon | undefined;
-  private readonly blockBackends: BlockBackend[] = [];
   /** Set when the guest powers off (its exit code) — run() then resolves. */
   exitCode: number | undefined;
   /** Set when the machine stopped because of an internal error in tsvisor (exit code 70). */
@@ -165,9 +105,6 @@ export class VirtMachine {
   private wake: (() => void) | undefined;
   private readonly slice: number;
   private bootInfo: { start: number; fdt: number } = { start: 0, fdt: 0 };
-  /** Milliseconds from run() to the first appearance of the boot marker on the console. */
-  bootMarkerMs: number | undefined;
-  private runStartedAt = 0;
 
   constructor(readonly options: VirtOptions) {
     const { memory, harts } = options;
@@ -178,10 +115,6 @@ export class VirtMachine {
     this.decodeCache = new DecodeCache(this.ram);
     const engine = options.cpu ?? defaultCpuEngine();
     this.jit = engine === 'jit' ? new Jit(this.ram, this.decodeCache, options.jitThreshold) : undefined;
-    const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
-    for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
-    if (this.jit !== undefined && (options.jitBackend ?? defaultJitBackend()) === 'wasm') this.jit.useWasm(this.harts);
-
     const pins: HartInterruptPins = {
       set: (hartId: number, bit: MipBit, level: boolean) => {
         const h = this.harts[hartId];
@@ -189,33 +122,14 @@ export class VirtMachine {
         if (level) this.wake?.();
       },
     };
-    this.clint = new Clint(harts, this.clock, pins);
-    this.plic = new Plic(harts, pins);
-    this.uart = new Uart16550(this.plic.line(VirtIrq.uart0), this.watchMarker(options.console, options.bootMarker ?? INIT_MARKER));
-    this.syscon = new Syscon({
+    this.devices = new VirtDevices(options, this.ram, harts, this.clock, pins, {
       powerOff: (code: number) => this.powerOff(code),
       reset: () => { this.resetRequested = true; for (const h of this.harts) h.requestStop(); },
+      wake: () => this.wake?.(),
     });
-    this.rtc = new GoldfishRtc(this.plic.line(VirtIrq.rtc));
-    options.console.onInput(() => this.wake?.());
-
-    this.bus.map(VirtMap.test.base, VirtMap.test.size, this.syscon);
-    this.bus.map(VirtMap.rtc.base, VirtMap.rtc.size, this.rtc);
-    this.bus.map(VirtMap.clint.base, VirtMap.clint.size, this.clint);
-    this.bus.map(VirtMap.plic.base, VirtMap.plic.size, this.plic);
-    this.bus.map(VirtMap.uart0.base, VirtMap.uart0.size, this.uart);
-    const devices = this.createVirtioDevices(options);
-    for (let i = 0; i < VirtMap.virtio.count; i++) {
-      const base = VirtMap.virtio.base + i * VirtMap.virtio.size;
-      const device = devices[i];
-      if (device === undefined) {
-        this.bus.map(base, VirtMap.virtio.size, new EmptyVirtioMmioSlot(`virtio-mmio${i}`));
-        continue;
-      }
-      const transport = new VirtioMmioTransport(`virtio-mmio${i}`, device, this.ram, this.plic.line(VirtIrq.virtio0 + i));
-      this.bus.map(base, VIRTIO_MMIO_SIZE, transport);
-      this.virtio.push({ slot: i, transport, device });
-    }
+    const env = { ram: this.ram, bus: this.devices.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
+    for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
+    if (this.jit !== undefined && (options.jitBackend ?? defaultJitBackend()) === 'wasm') this.jit.useWasm(this.harts);
     try {
       this.boot();
     } catch (e) {
@@ -224,54 +138,20 @@ export class VirtMachine {
     }
   }
 
-  /** Builds the configured virtio devices, in slot order. */
-  private createVirtioDevices(o: VirtOptions): VirtioDevice[] {
-    const devices: VirtioDevice[] = [];
-    for (const d of o.drives ?? []) {
-      let backend = d.backend;
-      if (backend === undefined) {
-        if (d.path === undefined) throw new BootError('a drive needs a file');
-        try {
-          backend = FileBlockBackend.open(d.path, { readOnly: d.readOnly ?? false });
-        } catch (e) {
-          for (const b of this.blockBackends) b.close();
-          if (e instanceof BlockBackendError) throw new BootError(e.message);
-          throw e;
-        }
-      }
-      this.blockBackends.push(backend);
-      devices.push(new VirtioBlock(backend, { id: `tsvisor-disk${devices.length}` }));
-    }
-    for (const n of o.nics ?? []) devices.push(new VirtioNet(n.backend, { mac: n.mac }));
-    if (o.virtioConsole !== undefined) devices.push(new VirtioConsole(this.watchMarker(o.virtioConsole, o.bootMarker ?? INIT_MARKER)));
-    if (o.rng === true) devices.push(new VirtioRng());
-    if (o.balloon === true) { this.balloon = new VirtioBalloon(); devices.push(this.balloon); }
-    if (devices.length > VirtMap.virtio.count) {
-      for (const b of this.blockBackends) b.close();
-      throw new BootError(`too many virtio devices (${devices.length}): the virt board has ${VirtMap.virtio.count} virtio-mmio slots`);
-    }
-    return devices;
-  }
+  get bus(): MmioBus { return this.devices.bus; }
+  get clint(): Clint { return this.devices.clint; }
+  get plic(): Plic { return this.devices.plic; }
+  get uart(): Uart16550 { return this.devices.uart; }
+  get syscon(): Syscon { return this.devices.syscon; }
+  get rtc(): GoldfishRtc { return this.devices.rtc; }
+  get virtio(): VirtDevices['virtio'] { return this.devices.virtio; }
+  get balloon(): VirtioBalloon | undefined { return this.devices.balloon; }
+  /** Milliseconds from run() to the first appearance of the boot marker on the console. */
+  get bootMarkerMs(): number | undefined { return this.devices.bootMarkerMs; }
 
   /** Releases host resources (disk files). */
   close(): void {
-    for (const b of this.blockBackends) b.close();
-    this.blockBackends.length = 0;
-  }
-
-  /** Wraps the console so the first appearance of `marker` in the output is timed. */
-  private watchMarker(backend: CharBackend, marker: string): CharBackend {
-    let tail = '';
-    return {
-      write: (data: Uint8Array) => {
-        backend.write(data);
-        if (this.bootMarkerMs !== undefined) return;
-        tail = (tail + Buffer.from(data).toString('latin1')).slice(-(marker.length + 64));
-        if (tail.includes(marker)) this.bootMarkerMs = performance.now() - this.runStartedAt;
-      },
-      onInput: (handler) => backend.onInput(handler),
-      close: () => backend.close(),
-    };
+    this.devices.close();
   }
 
   /** Loads the images, builds the device tree and the reset ROM, and resets the harts. */
@@ -344,7 +224,7 @@ export class VirtMachine {
    * Yields to the event loop every few milliseconds so host I/O keeps flowing.
    */
   async run(): Promise<number> {
-    this.runStartedAt = performance.now();
+    this.devices.startClock();
     while (this.exitCode === undefined) {
       const sliceEnd = performance.now() + 10;
       let allWaiting = false;
@@ -357,7 +237,7 @@ export class VirtMachine {
       if (allWaiting) await this.sleepUntilEvent();
       else await new Promise<void>((r) => setImmediate(r));
     }
-    for (const b of this.blockBackends) b.flush();
+    this.devices.flush();
     return this.exitCode;
   }
 
@@ -408,22 +288,7 @@ export class VirtMachine {
   private doReset(): void {
     this.resetRequested = false;
     this.stats.resets++;
-    // Whatever the guest wrote before rebooting reaches the disk files first.
-    for (const b of this.blockBackends) {
-      try {
-        b.flush();
-      } catch {
-        // Writes reach the backend synchronously; only their durability failed here,
-        // and the flush at power-off retries it. The reboot goes on either way.
-      }
-    }
-    // Interrupt sources first, the controllers last, so the lines the
-    // controllers sample are already low when they re-evaluate their outputs.
-    for (const v of this.virtio) v.transport.reset(); // Status 0, queues forgotten (virtio 1.2 §2.4)
-    this.uart.reset();
-    this.rtc.reset();
-    this.clint.reset();
-    this.plic.reset();
+    this.devices.reset();
     this.ram.u8.fill(0);
     // Through the RAM's own write hook, so the dirty bitmap and the code caches see the clear.
     this.ram.noteWrite(0, this.ram.size);

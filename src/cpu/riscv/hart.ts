@@ -243,15 +243,7 @@ export class Hart {
     let vector: number;
     if (toVs) {
       // §9.6.1: VS-level interrupts appear to the guest as their S-level counterparts (code - 1).
-      const vcause = interrupt ? cause - 1 : cause;
-      c.vsepcLo = epcLo; c.vsepcHi = epcHi;
-      c.vscause = vcause; c.vscauseInterrupt = interrupt;
-      c.vstvalLo = tvalLo; c.vstvalHi = tvalHi;
-      c.vsstatus = enterS(c.vsstatus, from);
-      vector = toNumberS(c.vstvecLo & ~3, c.vstvecHi);
-      if (interrupt && (c.vstvecLo & 3) === 1) vector += 4 * vcause;
-      this.pc = vector;
-      if (from !== Priv.S) this.setPriv(Priv.S); else { this.dropFetchPage(); this.interruptCheck = true; }
+      this.enterVs(interrupt ? cause - 1 : cause, interrupt, tvalLo, tvalHi, epcLo, epcHi);
     } else if (delegated) {
       c.sepcLo = epcLo; c.sepcHi = epcHi;
       c.scause = cause; c.scauseInterrupt = interrupt;
@@ -289,6 +281,35 @@ export class Hart {
       this.pc = vector;
       this.setMode(Priv.M, false);
     }
+  }
+
+  /**
+   * Trap entry into VS-mode (§9.6): vsepc, vscause, vstval, vsstatus and the
+   * jump to vstvec, with `cause` as the guest sees it (S-level codes).
+   */
+  private enterVs(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number, epcLo: number, epcHi: number): void {
+    const c = this.csr;
+    const from = this.priv;
+    c.vsepcLo = epcLo; c.vsepcHi = epcHi;
+    c.vscause = cause; c.vscauseInterrupt = interrupt;
+    c.vstvalLo = tvalLo; c.vstvalHi = tvalHi;
+    c.vsstatus = enterS(c.vsstatus, from);
+    let vector = toNumberS(c.vstvecLo & ~3, c.vstvecHi);
+    if (interrupt && (c.vstvecLo & 3) === 1) vector += 4 * cause;
+    this.pc = vector;
+    if (from !== Priv.S) this.setPriv(Priv.S); else { this.dropFetchPage(); this.interruptCheck = true; }
+  }
+
+  /**
+   * For the VMM: delivers exception `cause` with trap value `tval` to the
+   * guest running in VS/VU-mode at its current pc, as the hardware would had
+   * hedeleg delegated it (how a hypervisor reflects a fault it will not handle).
+   */
+  reflectToVs(cause: number, tval: number): void {
+    fromNumber(tval);
+    const tvalLo = r64.lo, tvalHi = r64.hi;
+    fromNumber(this.pc);
+    this.enterVs(cause, false, tvalLo, tvalHi, r64.lo, r64.hi);
   }
 
   /** Raises an exception whose tval is a double (an address), at the current pc. */
@@ -787,8 +808,12 @@ export class Hart {
     this.illegal(this.rawAtPc());
   }
 
-  /** Re-reads the raw bits of the instruction at pc (for mtval). */
-  private rawAtPc(): number {
+  /**
+   * Re-reads the raw bits of the instruction at pc through the current
+   * translation (for mtval, and for a VMM decoding the instruction that
+   * exited); 0 when pc does not translate.
+   */
+  rawAtPc(): number {
     const pa = this.mmu.translate(this.pc, Access.Execute, true);
     if (pa < 0) return 0;
     const lo = this.mmu.fetch16(pa);
