@@ -22,6 +22,8 @@ export interface VcpuStats {
 
 export class Vcpu {
   state: HartState = HartState.Stopped;
+  /** Idle in an emulated WFI until an interrupt is pending (under the deprivileged techniques). */
+  idle = false;
   /** When the SBI timer fires, in timebase ticks (Infinity: not armed). */
   timer = Infinity;
   /** The host hart this vCPU runs on: fixed when pinned, else chosen by the scheduler. */

@@ -118,7 +118,7 @@ export class Vmm {
     try {
       vm.technique.enter(vcpu);
       let left = this.slice;
-      while (left > 0 && vcpu.running && vm.exitCode === undefined) {
+      while (left > 0 && vcpu.running && !vcpu.idle && vm.exitCode === undefined) {
         const before = h.stats.instret;
         const r = h.run(left);
         // An exit costs at least one unit, so a vCPU that exits at once still ends its slice.
@@ -163,5 +163,5 @@ export class Vmm {
 
 /** A vCPU that can make progress now: started, and not idling in WFI without a wake-up. */
 function canRun(v: Vcpu): boolean {
-  return v.running && (!v.hart.waiting || v.hart.hasWakeup());
+  return v.running && !v.idle && (!v.hart.waiting || v.hart.hasWakeup());
 }

@@ -104,6 +104,20 @@ export class Hart {
    * the hart again.
    */
   vmmExits = false;
+  /**
+   * The same for a guest kernel deprivileged into U-mode (the `trap`, `bt`
+   * and `pv` techniques): every trap taken from U-mode (V=0) stops the hart
+   * with {@link StopReason.Exit} and the trap in {@link exit}.
+   */
+  userExits = false;
+  /**
+   * Binary translation's inline VMM call: when set, an instruction that is
+   * illegal in U-mode (a privileged instruction of the deprivileged guest
+   * kernel) is first offered to this routine with its bits. It returns true
+   * when it emulated the instruction in place (and moved the pc on), so no
+   * trap is taken and the hart keeps running.
+   */
+  privilegedHook: ((raw: number) => boolean) | undefined = undefined;
   /** The pending exit to the VMM, if any. */
   exit: VmExit | undefined = undefined;
   readonly fpu: FpUnit;
@@ -232,7 +246,7 @@ export class Hart {
     else { this.stats.exceptions++; this.stats.exceptionsByCause[cause]++; }
     const delegated = from <= Priv.S && ((interrupt ? c.midelegValue() : c.medeleg) >>> cause) & 1;
     const toVs = delegated !== 0 && virt && ((interrupt ? c.hideleg : c.hedeleg) >>> cause) & 1;
-    if (this.vmmExits && virt && !toVs) {
+    if (virt ? this.vmmExits && !toVs : this.userExits && from === Priv.U) {
       this.stats.vmExits++;
       this.exit = { cause, interrupt, tval: toNumberS(tvalLo, tvalHi), gpa, priv: from, pc: this.pc };
       this.requestStop();
@@ -805,7 +819,9 @@ export class Hart {
 
   /** Raises illegal instruction for the instruction at pc, with its bits as tval. */
   illegalAtPc(): void {
-    this.illegal(this.rawAtPc());
+    const raw = this.rawAtPc();
+    if (this.privilegedHook !== undefined && this.priv === Priv.U && !this.virt && this.privilegedHook(raw)) return;
+    this.illegal(raw);
   }
 
   /**

@@ -1,5 +1,7 @@
 /** The techniques by name (`--virt MODE`). */
 import { HwTechnique, type HwOptions } from './hw.js';
+import { TrapTechnique } from './trap.js';
+import { BtTechnique } from './bt.js';
 import type { Technique, TechniqueName } from './technique.js';
 
 export type TechniqueOptions = HwOptions;
@@ -7,6 +9,7 @@ export type TechniqueOptions = HwOptions;
 export function createTechnique(name: TechniqueName, options: TechniqueOptions = {}): Technique {
   switch (name) {
     case 'hw': return new HwTechnique(options);
-    default: throw new Error(`technique '${name}' is not built yet`);
+    case 'trap': return new TrapTechnique();
+    case 'bt': return new BtTechnique();
   }
 }
