@@ -304,20 +304,25 @@ export class VirtMachine {
 
   /** The harts' trap, device-access and TLB counters, summed over all harts. */
   totals(): MachineTotals {
-    const t: MachineTotals = {
-      exceptions: 0, interrupts: 0, ecalls: 0, mmioAccesses: 0, exceptionsByCause: [],
-      tlbHits: 0, tlbMisses: 0, pageWalks: 0, walkMemoryRefs: 0,
-    };
-    for (const h of this.harts) {
-      const s = h.stats;
-      t.exceptions += s.exceptions; t.interrupts += s.interrupts; t.ecalls += s.ecalls;
-      t.mmioAccesses += s.mmioReads + s.mmioWrites;
-      s.exceptionsByCause.forEach((n, cause) => { t.exceptionsByCause[cause] = (t.exceptionsByCause[cause] ?? 0) + n; });
-      const m = h.mmu.stats();
-      t.tlbHits += m.tlbHits; t.tlbMisses += m.tlbMisses; t.pageWalks += m.pageWalks; t.walkMemoryRefs += m.walkMemoryRefs;
-    }
-    return t;
+    return sumHartCounters(this.harts);
   }
+}
+
+/** The trap, device-access and TLB counters of `harts`, summed. */
+export function sumHartCounters(harts: readonly Hart[]): MachineTotals {
+  const t: MachineTotals = {
+    exceptions: 0, interrupts: 0, ecalls: 0, mmioAccesses: 0, exceptionsByCause: [],
+    tlbHits: 0, tlbMisses: 0, pageWalks: 0, walkMemoryRefs: 0,
+  };
+  for (const h of harts) {
+    const s = h.stats;
+    t.exceptions += s.exceptions; t.interrupts += s.interrupts; t.ecalls += s.ecalls;
+    t.mmioAccesses += s.mmioReads + s.mmioWrites;
+    s.exceptionsByCause.forEach((n, cause) => { t.exceptionsByCause[cause] = (t.exceptionsByCause[cause] ?? 0) + n; });
+    const m = h.mmu.stats();
+    t.tlbHits += m.tlbHits; t.tlbMisses += m.tlbMisses; t.pageWalks += m.pageWalks; t.walkMemoryRefs += m.walkMemoryRefs;
+  }
+  return t;
 }
 
 /** Counters of all harts of a machine ({@link VirtMachine.totals}). */

@@ -75,7 +75,7 @@ export class TrapTechnique implements Technique {
   protected shadow: ShadowMmu | undefined;
   protected vs: VirtualSupervisor[] = [];
   protected readonly stats: DeprivilegedStats = { emulated: {}, reflected: 0, interruptsDelivered: 0, sbiCalls: 0, deviceAccesses: 0 };
-  private sv48 = false;
+  protected sv48 = false;
 
   attach(vm: Vm): void {
     this.sv48 = vm.options.mmu === 'sv48';
@@ -156,7 +156,7 @@ export class TrapTechnique implements Technique {
   }
 
   /** The shadow view for the guest's privilege and SUM. */
-  private view(v: VirtualSupervisor): View {
+  protected view(v: VirtualSupervisor): View {
     if (v.priv === Priv.U) return View.User;
     return (v.sstatus & Mstatus.SUM) !== 0 ? View.KernelSum : View.Kernel;
   }
@@ -210,7 +210,7 @@ export class TrapTechnique implements Technique {
   }
 
   /** A page fault of the hart: a hidden fault the shadow fills, a device access, or the guest's own fault. */
-  private pageFault(vcpu: Vcpu, access: AccessKind, va: number): void {
+  protected pageFault(vcpu: Vcpu, access: AccessKind, va: number): void {
     const v = this.vs[vcpu.id];
     const r = this.shadow!.fill(v.mode, v.root, this.view(v), va, access, (v.sstatus & Mstatus.SUM) !== 0, (v.sstatus & Mstatus.MXR) !== 0);
     if (r.kind === 'filled') {

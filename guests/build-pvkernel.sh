@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Build the pvkernel guest (guests/pvkernel/) twice from the same sources:
+#   pvkernel-native.elf  an S-mode kernel (privileged instructions, SBI)
+#   pvkernel-pv.elf      the same kernel with -DPV: no privileged instruction,
+#                        tsvisor's paravirtual interface (docs/pv-abi.md)
+#
+# Output: ${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}/pvkernel-<hash>/
+#   pvkernel-native.elf, pvkernel-pv.elf, pvmock.elf (+ .dump disassemblies)
+# pvmock.elf is a machine-mode stand-in for the VMM's pv side
+# (guests/pvkernel/mock/), to run the pv build as firmware + kernel.
+# <hash> covers the sources, this script and the compiler version; an existing
+# complete output directory is reused. The pv build is checked to contain no
+# privileged instruction. Progress goes to stderr; the output directory is
+# printed as the last line of stdout.
+#
+# Run the native kernel with:
+#   qemu-system-riscv64 -M virt -m 128M -nographic \
+#     -bios /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin -kernel DIR/pvkernel-native.elf
+#   node dist/src/cli/main.js run --kernel DIR/pvkernel-native.elf
+# and the pv kernel on the stand-in monitor (either machine):
+#   qemu-system-riscv64 -M virt -m 128M -nographic -bios DIR/pvmock.elf -kernel DIR/pvkernel-pv.elf
+#
+# Environment: RISCV_PREFIX (default riscv64-unknown-elf-), TSVISOR_CACHE,
+# TSVISOR_REBUILD=1 to force a rebuild.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+prefix="${RISCV_PREFIX:-riscv64-unknown-elf-}"
+CC="${prefix}gcc"
+OBJDUMP="${prefix}objdump"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'build-pvkernel.sh: error: %s\n' "$*" >&2; exit 1; }
+
+if ! command -v "$CC" >/dev/null 2>&1; then
+    die "$CC not found. Install the bare-metal RISC-V cross compiler: apt-get install gcc-riscv64-unknown-elf (Debian package gcc-riscv64-unknown-elf)"
+fi
+command -v "$OBJDUMP" >/dev/null 2>&1 || die "$OBJDUMP not found (Debian package binutils-riscv64-unknown-elf)"
+command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (Debian package coreutils)"
+
+src="$here/pvkernel"
+variants=(native pv)
+# trap-<variant>.S is the one source that differs between the builds.
+common_srcs=(start.S kernel.c arch.c console.c user.S)
+
+# ---------------------------------------------------------------- hash
+cc_version="$("$CC" --version | head -n1)"
+hash="$(
+    {
+        printf 'cc:%s\n' "$cc_version"
+        printf 'script:'
+        sha256sum <"${BASH_SOURCE[0]}"
+        (cd "$here" && find pvkernel -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.ld' \) -print |
+            LC_ALL=C sort | while IFS= read -r f; do
+                printf '%s:' "$f"
+                sha256sum <"$f"
+            done)
+    } | sha256sum | cut -c1-16
+)"
+
+cache="${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}"
+out="$cache/pvkernel-$hash"
+
+if [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
+    complete=1
+    for v in "${variants[@]}"; do [ -f "$out/pvkernel-$v.elf" ] || complete=0; done
+    [ -f "$out/pvmock.elf" ] || complete=0
+    if [ "$complete" = 1 ]; then
+        log "pvkernel up to date: $out"
+        printf '%s\n' "$out"
+        exit 0
+    fi
+fi
+
+mkdir -p "$cache"
+tmp="$(mktemp -d "$cache/.pvkernel-$hash.XXXXXX")"
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+
+# No F/D: the kernel never turns the FPU on (sstatus.FS stays Off).
+cflags=(-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany -mno-relax -fno-pic -fno-common
+    -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns -nostdlib -nostartfiles
+    -O2 -g -Wall -Wextra -Werror -I"$src")
+ldflags=(-static -Wl,--no-relax -Wl,--build-id=none)
+ld_help="$("$CC" -Wl,--help 2>/dev/null || true)"
+if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
+    ldflags+=(-Wl,--no-warn-rwx-segments)
+fi
+
+# Supervisor/machine CSR access, xRET, WFI and the fences of the privileged
+# spec. rdtime/rdcycle/rdinstret disassemble under their own names and are
+# allowed (unprivileged counters).
+privileged='\s(csrr|csrw|csrs|csrc|csrrw|csrrs|csrrc|csrwi|csrsi|csrci|csrrwi|csrrsi|csrrci|sret|mret|wfi|sfence\.vma|sinval\.vma|hfence\.[gv]vma)\b'
+
+log "building pvkernel with $cc_version"
+for v in "${variants[@]}"; do
+    defs=()
+    [ "$v" = pv ] && defs=(-DPV)
+    srcs=()
+    for f in "${common_srcs[@]}" "trap-$v.S"; do srcs+=("$src/$f"); done
+    log "  CC pvkernel-$v.elf"
+    "$CC" "${cflags[@]}" "${defs[@]}" "${ldflags[@]}" -T "$src/link.ld" "${srcs[@]}" -lgcc -o "$tmp/pvkernel-$v.elf"
+    "$OBJDUMP" -d "$tmp/pvkernel-$v.elf" >"$tmp/pvkernel-$v.dump"
+done
+
+log "  CC pvmock.elf"
+"$CC" "${cflags[@]}" "${ldflags[@]}" -T "$src/mock/link.ld" "$src/mock/pvmock.S" "$src/mock/pvmock.c" -lgcc -o "$tmp/pvmock.elf"
+"$OBJDUMP" -d "$tmp/pvmock.elf" >"$tmp/pvmock.dump"
+
+if found="$(grep -E "$privileged" "$tmp/pvkernel-pv.dump")"; then
+    die "the pv build contains privileged instructions:
+$found"
+fi
+grep -qE '\ssret\b' "$tmp/pvkernel-native.dump" || die "the native build has no sret: wrong trap entry linked?"
+
+if [ -e "$out" ]; then
+    rm -rf "$out"
+fi
+mv -T "$tmp" "$out"
+trap - EXIT
+log "built pvkernel-native.elf, pvkernel-pv.elf and pvmock.elf into $out"
+printf '%s\n' "$out"
