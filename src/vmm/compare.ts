@@ -8,13 +8,17 @@
  * commands and powers off. Each configuration must print the same command
  * output (timing aside); the table says when one does not.
  *
- * Configurations today: the guest on the bare machine (`none`) under each
- * execution engine — emulation by the interpreter, and binary translation to
- * JavaScript and to WebAssembly. The hypervisor techniques (`trap`, `bt`,
- * `pv`, `hw`) join as rows as they are built.
+ * Configurations: the guest on the bare machine (`none`, with OpenSBI)
+ * under each execution engine — emulation by the interpreter, and binary
+ * translation to JavaScript and to WebAssembly — and the same guest as a VM
+ * of the VMM under hardware assistance (`hw`), trap-and-emulate (`trap`) and
+ * binary translation of its kernel (`bt`), where the VMM plays OpenSBI.
  */
 import { performance } from 'node:perf_hooks';
-import { VirtMachine, DEFAULT_BIOS, INIT_MARKER, type CpuEngine } from '../machine/virt.js';
+import { VirtMachine, DEFAULT_BIOS, INIT_MARKER, type CpuEngine, type MachineTotals } from '../machine/virt.js';
+import type { Jit } from '../cpu/riscv/jit/jit.js';
+import { Vmm } from './vmm.js';
+import type { TechniqueName } from './techniques/technique.js';
 import type { JitBackend } from '../cpu/riscv/jit/jit.js';
 import { BufferCharBackend } from '../backends/buffer-char.js';
 import { EXCEPTION_NAMES } from '../cpu/riscv/constants.js';
@@ -24,7 +28,8 @@ import { DEFAULT_APPEND } from '../guests/linux-guest.js';
 export interface Configuration {
   /** Short name for the table. */
   name: string;
-  technique: 'none';
+  /** `none`: the bare machine with firmware; otherwise a VM of the VMM under this technique. */
+  technique: 'none' | TechniqueName;
   engine: CpuEngine;
   backend?: JitBackend;
   /** What the guest must change to run this way. */
@@ -35,6 +40,9 @@ export const CONFIGURATIONS: Configuration[] = [
   { name: 'emulation (interpreter)', technique: 'none', engine: 'interp', guestModifications: 'none' },
   { name: 'binary translation (JIT to JavaScript)', technique: 'none', engine: 'jit', backend: 'js', guestModifications: 'none' },
   { name: 'binary translation (JIT to WebAssembly)', technique: 'none', engine: 'jit', backend: 'wasm', guestModifications: 'none' },
+  { name: 'hardware-assisted (H extension)', technique: 'hw', engine: 'jit', guestModifications: 'none' },
+  { name: 'trap-and-emulate (shadow paging)', technique: 'trap', engine: 'jit', guestModifications: 'none' },
+  { name: 'binary translation of the kernel', technique: 'bt', engine: 'jit', guestModifications: 'none' },
 ];
 
 /** The commands the workload runs at the guest's shell. */
@@ -63,6 +71,15 @@ export interface ComparisonRow {
   walkRefsPerMiss: number;
   translations: number;
   translateMs: number;
+  /** Exits to the VMM (none on the bare machine), in all and by cause. */
+  exits: number;
+  exitsByCause: Record<string, number>;
+  /** SBI calls: to the firmware on the bare machine, to the VMM (hypercalls) in a VM. */
+  sbiCalls: number;
+  /** Privileged instructions the VMM emulated (trap: after a trap; bt: by an inline call). */
+  emulated: number;
+  /** The technique's own counters (shadow fills, G-stage table pages, ...). */
+  techniqueCounters: Record<string, number>;
   guestModifications: string;
   /** The smoke commands' output matched the first configuration's. */
   outputMatches: boolean;
@@ -78,13 +95,52 @@ export interface ComparisonGuest {
   bios?: string;
 }
 
+/** What the workload needs of a machine or VM, whichever runs it. */
+interface Subject {
+  run(): Promise<number | undefined>;
+  close(): void;
+  totals(): MachineTotals;
+  instructionsRetired(): number;
+  readonly bootMarkerMs: number | undefined;
+  readonly jit: Jit | undefined;
+  exits(): { total: number; byCause: Record<string, number> };
+  sbiCalls(): number;
+  counters(): Record<string, number>;
+}
+
+const GUEST_MEMORY = 256 * 1048576;
+/** Host memory for one VM: its RAM, plus room for shadow or G-stage tables. */
+const HOST_MEMORY = GUEST_MEMORY + 64 * 1048576;
+
+function bareMachine(c: Configuration, g: ComparisonGuest, harts: number, con: BufferCharBackend): Subject {
+  const m = new VirtMachine({
+    memory: GUEST_MEMORY, harts, bios: g.bios ?? DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND,
+    console: con, cpu: c.engine, jitBackend: c.backend,
+  });
+  return {
+    run: () => m.run(), close: () => m.close(), totals: () => m.totals(), instructionsRetired: () => m.instructionsRetired(),
+    get bootMarkerMs() { return m.bootMarkerMs; }, jit: m.jit,
+    exits: () => ({ total: 0, byCause: {} }),
+    sbiCalls: () => m.totals().exceptionsByCause[9] ?? 0, // ECALLs from S-mode reach OpenSBI
+    counters: () => ({}),
+  };
+}
+
+function virtualMachine(c: Configuration & { technique: TechniqueName }, g: ComparisonGuest, harts: number, con: BufferCharBackend): Subject {
+  const vmm = new Vmm({ memory: HOST_MEMORY, harts, cpu: c.engine, jitBackend: c.backend });
+  const vm = vmm.createVm({ memory: GUEST_MEMORY, vcpus: harts, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND, console: con }, c.technique);
+  return {
+    run: async () => { await vmm.run(); return vm.exitCode; },
+    close: () => vmm.close(), totals: () => vm.totals(), instructionsRetired: () => vm.instructionsRetired(),
+    get bootMarkerMs() { return vm.bootMarkerMs; }, jit: vmm.host.jit,
+    exits: () => vm.exits(), sbiCalls: () => vm.sbi.stats.calls, counters: () => vm.technique.counters(),
+  };
+}
+
 /** Runs the workload once under `c`; returns its row (relativeTime and outputMatches filled in by the caller) and the smoke output. */
 async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
   const con = new BufferCharBackend();
-  const m = new VirtMachine({
-    memory: 256 * 1048576, harts, bios: g.bios ?? DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND,
-    console: con, cpu: c.engine, jitBackend: c.backend,
-  });
+  const m = c.technique === 'none' ? bareMachine(c, g, harts, con) : virtualMachine({ ...c, technique: c.technique }, g, harts, con);
   const t0 = performance.now();
   const done = m.run();
   const timeout = 600_000;
@@ -106,6 +162,9 @@ async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Prom
   t.exceptionsByCause.forEach((n, cause) => { if (n > 0) byCause[EXCEPTION_NAMES[cause] ?? `cause ${cause}`] = n; });
   const hits = t.tlbHits, misses = t.tlbMisses;
   const jit = m.jit?.snapshot();
+  const exits = m.exits();
+  const counters = m.counters();
+  const emulated = Object.entries(counters).filter(([k]) => k.startsWith('emulated ')).reduce((n, [, v]) => n + v, 0);
   return {
     output,
     row: {
@@ -116,6 +175,7 @@ async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Prom
       tlbHits: hits, tlbMisses: misses, tlbHitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
       pageWalks: t.pageWalks, walkRefsPerMiss: misses === 0 ? 0 : t.walkMemoryRefs / misses,
       translations: jit?.translations ?? 0, translateMs: jit?.translateMs ?? 0,
+      exits: exits.total, exitsByCause: exits.byCause, sbiCalls: m.sbiCalls(), emulated, techniqueCounters: counters,
       guestModifications: c.guestModifications, outputMatches: true, exitCode,
     },
   };
@@ -151,10 +211,18 @@ export function formatComparison(rows: ComparisonRow[]): string {
     ['time vs first column', (r) => `${r.relativeTime.toFixed(2)}x`],
     ['instructions', (r) => String(r.instructions)],
     ['exceptions', (r) => String(r.exceptions)],
-    ['  ecalls (SBI calls)', (r) => String(r.ecalls)],
+    ['  ecalls', (r) => String(r.ecalls)],
     ['  page faults', (r) => String((r.exceptionsByCause['load page fault'] ?? 0) + (r.exceptionsByCause['store page fault'] ?? 0) + (r.exceptionsByCause['fetch page fault'] ?? 0))],
     ['  illegal instructions', (r) => String(r.exceptionsByCause['illegal instruction'] ?? 0)],
     ['interrupts', (r) => String(r.interrupts)],
+    ['exits to the VMM', (r) => String(r.exits)],
+    ['  SBI calls (ecall)', (r) => String(r.exitsByCause['ecall from VS'] ?? r.exitsByCause['ecall from U'] ?? 0)],
+    ['  privileged instructions', (r) => String(r.exitsByCause['illegal instruction'] ?? 0)],
+    ['  page faults (hidden + guest)', (r) => String((r.exitsByCause['load page fault'] ?? 0) + (r.exitsByCause['store page fault'] ?? 0) + (r.exitsByCause['fetch page fault'] ?? 0))],
+    ['  guest-page faults (devices)', (r) => String((r.exitsByCause['load guest-page fault'] ?? 0) + (r.exitsByCause['store guest-page fault'] ?? 0))],
+    ['SBI calls', (r) => String(r.sbiCalls)],
+    ['privileged instructions emulated', (r) => String(r.emulated)],
+    ['shadow page-table fills', (r) => String(r.techniqueCounters.fills ?? 0)],
     ['device (MMIO) accesses', (r) => String(r.mmioAccesses)],
     ['TLB hit rate', (r) => pct(r.tlbHitRate)],
     ['page walks', (r) => String(r.pageWalks)],

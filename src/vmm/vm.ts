@@ -17,6 +17,7 @@ import type { CharBackend } from '../backends/char-backend.js';
 import { RamWindow } from '../memory/ram-window.js';
 import { VirtDevices, VirtMap, type DeviceOptions } from '../machine/virt-devices.js';
 import { buildVirtFdt } from '../machine/virt-fdt.js';
+import { sumHartCounters, type MachineTotals } from '../machine/virt.js';
 import { BootError, fdtAddress, initrdStart, loadImageFile, readImage } from '../machine/loader.js';
 import { emulateMmio, type MmioAccessor } from './mmio-exit.js';
 import { HartState, SbiError, SbiService, type SbiHost } from './sbi.js';
@@ -256,6 +257,32 @@ export class Vm implements SbiHost {
   fail(vcpu: Vcpu, e: unknown): void {
     this.internalError = `${this.name} vCPU ${vcpu.id} at pc 0x${vcpu.hart.pc.toString(16)}: ${(e as Error).stack ?? String(e)}`;
     this.powerOff(70);
+  }
+
+  /** The vCPUs' trap, device-access and TLB counters, summed. */
+  totals(): MachineTotals {
+    return sumHartCounters(this.vcpus.map((v) => v.hart));
+  }
+
+  /** Instructions the guest retired, on all vCPUs. */
+  instructionsRetired(): number {
+    return this.vcpus.reduce((n, v) => n + v.hart.stats.instret, 0);
+  }
+
+  /** Exits to the VMM, in all and by cause, over all vCPUs. */
+  exits(): { total: number; byCause: Record<string, number> } {
+    const byCause: Record<string, number> = {};
+    let total = 0;
+    for (const v of this.vcpus) {
+      total += v.stats.exits;
+      for (const [k, n] of Object.entries(v.stats.exitsByCause)) byCause[k] = (byCause[k] ?? 0) + n;
+    }
+    return { total, byCause };
+  }
+
+  /** Milliseconds from the start of the run to the first appearance of the boot marker on the console. */
+  get bootMarkerMs(): number | undefined {
+    return this.devices.bootMarkerMs;
   }
 
   // ------------------------------------------------------------ SbiHost

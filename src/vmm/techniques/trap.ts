@@ -20,7 +20,7 @@
  */
 import { Cause, Csr, EXCEPTION_NAMES, Mstatus, Priv } from '../../cpu/riscv/constants.js';
 import type { VmExit } from '../../cpu/riscv/hart.js';
-import { AtpMode, ShadowMmu, View, type AccessKind } from '../shadow.js';
+import { AtpMode, ShadowMmu, View, type AccessKind, type ShadowStats } from '../shadow.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
 import { VirtualIrq, type Technique, type TechniqueName } from './technique.js';
@@ -75,11 +75,12 @@ export class TrapTechnique implements Technique {
   protected shadow: ShadowMmu | undefined;
   protected vs: VirtualSupervisor[] = [];
   protected readonly stats: DeprivilegedStats = { emulated: {}, reflected: 0, interruptsDelivered: 0, sbiCalls: 0, deviceAccesses: 0 };
-  protected sv48 = false;
+  /** The shadow's counters, kept readable after the VM is gone. */
+  private shadowStats: ShadowStats | undefined;
 
   attach(vm: Vm): void {
-    this.sv48 = vm.options.mmu === 'sv48';
     this.shadow = new ShadowMmu(vm.host, vm.memory, (gpa) => vm.devices.bus.find(gpa) !== undefined);
+    this.shadowStats = this.shadow.stats;
     this.vs = vm.vcpus.map(() => new VirtualSupervisor());
   }
 
@@ -143,7 +144,7 @@ export class TrapTechnique implements Technique {
   }
 
   counters(): Record<string, number> {
-    const out: Record<string, number> = { ...this.shadow!.stats, reflected: this.stats.reflected, interruptsDelivered: this.stats.interruptsDelivered,
+    const out: Record<string, number> = { ...this.shadowStats, reflected: this.stats.reflected, interruptsDelivered: this.stats.interruptsDelivered,
       sbiCalls: this.stats.sbiCalls, deviceAccesses: this.stats.deviceAccesses };
     for (const [k, n] of Object.entries(this.stats.emulated)) out[`emulated ${k}`] = n;
     return out;
@@ -335,9 +336,9 @@ export class TrapTechnique implements Technique {
       case Csr.SCAUSE: v.scause = value; return;
       case Csr.STVAL: v.stval = value; return;
       case Csr.SATP: {
-        // WARL: an unsupported MODE leaves satp unchanged (§4.1.11); ASIDLEN is 0.
+        // WARL: an unsupported MODE leaves satp unchanged (§4.1.11); ASIDLEN is 0. Sv39 and Sv48, as the hart has.
         const mode = Number(value >> 60n);
-        if (mode !== AtpMode.Bare && mode !== AtpMode.Sv39 && !(mode === AtpMode.Sv48 && this.sv48)) return;
+        if (mode !== AtpMode.Bare && mode !== AtpMode.Sv39 && mode !== AtpMode.Sv48) return;
         v.mode = mode as AtpMode;
         v.root = mode === AtpMode.Bare ? 0 : Number(value & ((1n << 44n) - 1n)) * 4096;
         v.loaded = -1;

@@ -1,0 +1,46 @@
+/**
+ * The default Linux guest, unmodified, under every technique the VMM has:
+ * it boots to its shell, runs the same commands with the same output as on
+ * the bare machine, and the counters move as each technique implies.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { DEFAULT_BIOS, defaultCpuEngine } from '../machine/virt.js';
+import { buildLinuxGuest } from '../guests/linux-guest.js';
+import { runComparison, type Configuration } from './compare.js';
+
+const skip = existsSync(DEFAULT_BIOS) ? false : `missing ${DEFAULT_BIOS} (apt-get install opensbi)`;
+
+test('Linux runs the same commands with the same output under none, hw, trap and bt; the counters follow the technique', { skip, timeout: 900_000 }, async () => {
+  const g = buildLinuxGuest(false);
+  const engine = defaultCpuEngine();
+  const configs: Configuration[] = (['none', 'hw', 'trap', 'bt'] as const).map((technique) => ({ name: technique, technique, engine, guestModifications: 'none' }));
+  const rows = await runComparison(g, configs);
+  const [none, hw, trap, bt] = rows;
+  for (const r of rows) {
+    assert.equal(r.exitCode, 0, `${r.configuration} powered off`);
+    assert.ok(r.outputMatches, `${r.configuration}: same command output as on the bare machine`);
+  }
+  assert.equal(none.exits, 0, 'the bare machine has no VMM');
+
+  // hw: CSR accesses, SRET, SFENCE.VMA and the guest's own page faults stay in the guest; nested walks touch both stages.
+  assert.equal(hw.exitsByCause['illegal instruction'] ?? 0, 0, 'hw: no exits for privileged instructions');
+  assert.equal(hw.exitsByCause['load page fault'] ?? 0, 0, 'hw: the guest handles its own page faults');
+  assert.ok((hw.exitsByCause['ecall from VS'] ?? 0) > 100 && hw.exitsByCause['ecall from VS'] === hw.sbiCalls, 'hw: SBI calls exit');
+  assert.ok((hw.exitsByCause['load guest-page fault'] ?? 0) + (hw.exitsByCause['store guest-page fault'] ?? 0) > 100, 'hw: device accesses exit');
+  // Linux picks Sv48 when the hart has it: a full nested walk of Sv48 over Sv39x4 is 4 + 5 × 3 = 19 references.
+  assert.ok(hw.walkRefsPerMiss > 4 && hw.walkRefsPerMiss <= 19, `hw: nested walks make up to 19 references (${hw.walkRefsPerMiss.toFixed(2)})`);
+
+  // trap: one exit per privileged instruction, all emulated; shadow walks touch one stage.
+  const trapIllegal = trap.exitsByCause['illegal instruction'] ?? 0;
+  assert.ok(trap.emulated > 10_000, `trap: privileged instructions emulated (${trap.emulated})`);
+  assert.ok(trapIllegal >= trap.emulated, 'trap: each emulated instruction trapped first');
+  assert.ok((trap.techniqueCounters.fills ?? 0) > 1000, 'trap: shadow page tables filled on hidden faults');
+  assert.ok(trap.walkRefsPerMiss > 0 && trap.walkRefsPerMiss <= 4, `trap: the hart walks one stage, Sv48 (${trap.walkRefsPerMiss.toFixed(2)})`);
+
+  // bt: the same emulation, by inline calls instead of traps.
+  assert.equal(bt.exitsByCause['illegal instruction'] ?? 0, 0, 'bt: privileged instructions do not trap');
+  assert.ok(bt.emulated > 10_000, `bt: privileged instructions emulated inline (${bt.emulated})`);
+  assert.ok(bt.exits < trap.exits / 5, 'bt: far fewer exits than trap');
+});
