@@ -27,6 +27,7 @@ command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (Debian package
 libdir="$here/lib"
 isadir="$here/isa"
 benchdir="$here/bench"
+vmmdir="$here/vmm"
 
 # Programs: every <dir>/<name>.c is a program; <dir>/<name>.S, if present, is
 # linked into it as well. Listed in a natural order (simplest first), then
@@ -46,6 +47,8 @@ list_programs() { # dir preferred-order...
 }
 mapfile -t isa_progs < <(list_programs "$isadir" rv64i rv64m rv64a rv64fd rvc zicsr traps mmu pmp hyp)
 mapfile -t bench_progs < <(list_programs "$benchdir" int mem branch fp)
+# Guests of the VMM's tests: standalone S-mode assembly programs, <name>.S each.
+mapfile -t vmm_progs < <(cd "$vmmdir" && for f in *.S; do [ -e "$f" ] && basename "$f" .S; done | LC_ALL=C sort)
 [ "${#isa_progs[@]}" -gt 0 ] || die "no ISA test sources in $isadir"
 
 # ---------------------------------------------------------------- hash
@@ -55,7 +58,7 @@ hash="$(
         printf 'cc:%s\n' "$cc_version"
         printf 'script:'
         sha256sum <"${BASH_SOURCE[0]}"
-        (cd "$here" && find lib isa bench -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.ld' \) -print |
+        (cd "$here" && find lib isa bench vmm -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.ld' \) -print |
             LC_ALL=C sort | while IFS= read -r f; do
                 printf '%s:' "$f"
                 sha256sum <"$f"
@@ -70,6 +73,7 @@ if [ -f "$out/manifest.json" ] && [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
     complete=1
     for p in "${isa_progs[@]}"; do [ -f "$out/isa/$p.elf" ] || complete=0; done
     for p in "${bench_progs[@]}"; do [ -f "$out/bench/$p.elf" ] || complete=0; done
+    for p in "${vmm_progs[@]}"; do [ -f "$out/vmm/$p.elf" ] || complete=0; done
     if [ "$complete" = 1 ]; then
         log "bare-metal programs up to date: $out"
         printf '%s\n' "$out"
@@ -81,17 +85,18 @@ mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/.baremetal-$hash.XXXXXX")"
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/isa" "$tmp/bench" "$tmp/obj"
+mkdir -p "$tmp/isa" "$tmp/bench" "$tmp/vmm" "$tmp/obj"
 
 common=(-march=rv64gc -mabi=lp64d -mcmodel=medany -mno-relax -fno-pic -fno-common
     -nostdlib -nostartfiles -g -Wall -Wextra -Werror=implicit-function-declaration -I"$libdir")
 isa_cflags=("${common[@]}" -O2 -ffreestanding -fno-builtin)
 bench_cflags=("${common[@]}" -O2 -ffp-contract=off -fno-math-errno -fno-tree-loop-distribute-patterns)
-ldflags=(-static -T "$libdir/link.ld" -Wl,--no-relax -Wl,--build-id=none)
+ld_common=(-static -Wl,--no-relax -Wl,--build-id=none)
 ld_help="$("$CC" -Wl,--help 2>/dev/null || true)"
 if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
-    ldflags+=(-Wl,--no-warn-rwx-segments)
+    ld_common+=(-Wl,--no-warn-rwx-segments)
 fi
+ldflags=("${ld_common[@]}" -T "$libdir/link.ld")
 
 log "building bare-metal programs with $cc_version"
 "$CC" "${isa_cflags[@]}" -c "$libdir/crt.S" -o "$tmp/obj/crt.o"
@@ -111,6 +116,11 @@ build_prog() { # kind name cflags...
 
 for p in "${isa_progs[@]}"; do build_prog isa "$p" "${isa_cflags[@]}"; done
 for p in "${bench_progs[@]}"; do build_prog bench "$p" "${bench_cflags[@]}"; done
+for p in "${vmm_progs[@]}"; do
+    log "  AS vmm/$p"
+    "$CC" "${common[@]}" "${ld_common[@]}" -T "$vmmdir/link.ld" "$vmmdir/$p.S" -o "$tmp/vmm/$p.elf"
+    "$OBJDUMP" -d "$tmp/vmm/$p.elf" >"$tmp/vmm/$p.dump" 2>/dev/null || true
+done
 
 # ---------------------------------------------------------------- manifest
 json_list() { # kind names...
@@ -129,6 +139,8 @@ json_list() { # kind names...
     json_list isa "${isa_progs[@]}"
     printf ',\n  "bench": '
     json_list bench "${bench_progs[@]}"
+    printf ',\n  "vmm": '
+    json_list vmm "${vmm_progs[@]}"
     printf '\n}\n'
 } >"$tmp/manifest.json"
 rm -rf "$tmp/obj"
@@ -138,5 +150,5 @@ if [ -e "$out" ]; then
 fi
 mv -T "$tmp" "$out"
 trap - EXIT
-log "built $((${#isa_progs[@]} + ${#bench_progs[@]})) programs into $out"
+log "built $((${#isa_progs[@]} + ${#bench_progs[@]} + ${#vmm_progs[@]})) programs into $out"
 printf '%s\n' "$out"

@@ -19,6 +19,8 @@ export interface GuestPrograms {
   dir: string;
   isa: GuestProgram[];
   bench: GuestProgram[];
+  /** S-mode guests for the VMM's tests, entered at 0x80200000. */
+  vmm: GuestProgram[];
 }
 
 /** The repository root (this file is dist/src/guests/*.js or src/guests/*.ts). */
@@ -47,9 +49,9 @@ export function buildGuestPrograms(): GuestPrograms {
   }
   const lines = out.trim().split('\n');
   const dir = lines[lines.length - 1].trim();
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { isa: GuestProgram[]; bench: GuestProgram[] };
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { isa: GuestProgram[]; bench: GuestProgram[]; vmm: GuestProgram[] };
   const abs = (p: GuestProgram): GuestProgram => ({ name: p.name, elf: join(dir, p.elf) });
-  return { dir, isa: manifest.isa.map(abs), bench: manifest.bench.map(abs) };
+  return { dir, isa: manifest.isa.map(abs), bench: manifest.bench.map(abs), vmm: manifest.vmm.map(abs) };
 }
 
 /** True when the bare-metal cross compiler is installed. */

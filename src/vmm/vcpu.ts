@@ -13,8 +13,9 @@ export interface VcpuStats {
   exitsByCause: Record<string, number>;
   /** Device accesses the VMM emulated. */
   mmio: number;
-  /** Time slices the vCPU ran, and how often it was switched in after another context. */
+  /** Time slices the vCPU ran, in all and on each host hart, and how often it was switched in after another context. */
   slices: number;
+  slicesOn: Record<number, number>;
   switches: number;
   /** Interrupts the VMM made pending (timer, IPI, device). */
   injected: number;
@@ -28,7 +29,7 @@ export class Vcpu {
   timer = Infinity;
   /** The host hart this vCPU runs on: fixed when pinned, else chosen by the scheduler. */
   hostHart: number;
-  readonly stats: VcpuStats = { exits: 0, exitsByCause: {}, mmio: 0, slices: 0, switches: 0, injected: 0 };
+  readonly stats: VcpuStats = { exits: 0, exitsByCause: {}, mmio: 0, slices: 0, slicesOn: {}, switches: 0, injected: 0 };
 
   /**
    * @param vm the VM it belongs to

@@ -105,6 +105,7 @@ export class Vmm {
       s.slices++;
       if (this.last[hh] !== v) { s.switches++; v.stats.switches++; this.last[hh] = v; }
       v.hostHart = hh;
+      v.stats.slicesOn[hh] = (v.stats.slicesOn[hh] ?? 0) + 1;
       this.runSlice(v);
     }
     return false;

@@ -44,6 +44,8 @@ export interface VmExit {
   tval: number;
   /** For guest-page faults: the guest physical address (htval << 2 plus the page offset). */
   gpa: number;
+  /** What htinst would hold (§9.6.3): for a fault on the guest's own page-table read, a pseudoinstruction (bits 1:0 = 0); else 0. */
+  htinst: number;
   /** The guest's privilege (S = VS-mode, U = VU-mode) and pc at the trap; the pc is left there. */
   priv: Priv;
   pc: number;
@@ -95,6 +97,8 @@ export class Hart {
    */
   gvaNext = false;
   gpaNext = 0;
+  /** The transformed instruction or pseudoinstruction the next trap writes to htinst/mtinst (§9.6.3); 0 = none. */
+  htinstNext = 0;
   /**
    * The hypervisor is tsvisor itself rather than software on this hart: a
    * trap taken while V=1 that would go to HS or M mode stops the hart with
@@ -240,15 +244,17 @@ export class Hart {
     const virt = this.virt;
     const gva = this.gvaNext;
     const gpa = this.gpaNext;
+    const htinst = this.htinstNext;
     this.gvaNext = false;
     this.gpaNext = 0;
+    this.htinstNext = 0;
     if (interrupt) { this.stats.interrupts++; this.stats.interruptsByCause[cause]++; }
     else { this.stats.exceptions++; this.stats.exceptionsByCause[cause]++; }
     const delegated = from <= Priv.S && ((interrupt ? c.midelegValue() : c.medeleg) >>> cause) & 1;
     const toVs = delegated !== 0 && virt && ((interrupt ? c.hideleg : c.hedeleg) >>> cause) & 1;
     if (virt ? this.vmmExits && !toVs : this.userExits && from === Priv.U) {
       this.stats.vmExits++;
-      this.exit = { cause, interrupt, tval: toNumberS(tvalLo, tvalHi), gpa, priv: from, pc: this.pc };
+      this.exit = { cause, interrupt, tval: toNumberS(tvalLo, tvalHi), gpa, htinst, priv: from, pc: this.pc };
       this.requestStop();
       return;
     }
@@ -271,7 +277,7 @@ export class Hart {
       // htval: the guest physical address of a guest-page fault, shifted right by 2 (§9.2.9).
       fromNumber(Math.floor(gpa / 4));
       c.htvalLo = r64.lo; c.htvalHi = r64.hi;
-      c.htinstLo = c.htinstHi = 0;
+      c.htinstLo = htinst; c.htinstHi = 0;
       vector = toNumberS(c.stvecLo & ~3, c.stvecHi);
       if (interrupt && (c.stvecLo & 3) === 1) vector += 4 * cause;
       this.pc = vector;
@@ -289,7 +295,7 @@ export class Hart {
       c.mstatusH = (virt ? MstatusHi.MPV : 0) | (gva && !interrupt ? MstatusHi.GVA : 0);
       fromNumber(Math.floor(gpa / 4));
       c.mtval2Lo = r64.lo; c.mtval2Hi = r64.hi;
-      c.mtinstLo = c.mtinstHi = 0;
+      c.mtinstLo = htinst; c.mtinstHi = 0;
       vector = toNumberS(c.mtvecLo & ~3, c.mtvecHi);
       if (interrupt && (c.mtvecLo & 3) === 1) vector += 4 * cause;
       this.pc = vector;

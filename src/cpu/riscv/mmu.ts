@@ -98,6 +98,8 @@ export class Mmu {
    * permission, faults as a load).
    */
   private hlvPriv = -1;
+  /** While the G-stage translates a VS-stage page-table address (an implicit access, §9.6.3). */
+  private implicitAccess = false;
   private hlvx = false;
   // PMP
   readonly pmpcfg = new Uint8Array(16);
@@ -423,7 +425,9 @@ export class Mmu {
     for (let i = levels - 1; i >= 0; i--) {
       const pteGpa = a + (Math.floor(va / 2 ** (12 + 9 * i)) & 511) * 8;
       // The page-table read is itself translated by the G-stage (an implicit access, read permission).
+      this.implicitAccess = true;
       const pteAddr = this.walkG(pteGpa, Access.Read, fa, tval, probe);
+      this.implicitAccess = false;
       if (pteAddr < 0) return -1;
       this.walkRefs++;
       this.walkRefsVs++;
@@ -519,6 +523,8 @@ export class Mmu {
       this.guestPageFaults++;
       this.hart.gvaNext = true;
       this.hart.gpaNext = gpa;
+      // §9.6.3: a fault on an implicit VS-stage page-table read reports the pseudoinstruction of a 64-bit read.
+      if (this.implicitAccess) this.hart.htinstNext = 0x3000;
       this.raise(guestFaultCause[fa], tval);
     }
     return -1;

@@ -101,7 +101,8 @@ export class HwTechnique implements Technique {
         return;
       case Cause.LoadGuestPageFault:
       case Cause.StoreGuestPageFault:
-        if (vm.deviceAccess(vcpu, exit.gpa)) { this.stats.deviceExits++; return; }
+        // Not a pseudoinstruction (the guest's page tables point outside its RAM): the instruction's own access.
+        if (!isPseudoinstruction(exit.htinst) && vm.deviceAccess(vcpu, exit.gpa)) { this.stats.deviceExits++; return; }
         this.reflect(vcpu, exit.cause === Cause.LoadGuestPageFault ? Cause.LoadAccess : Cause.StoreAccess, exit.tval);
         return;
       case Cause.FetchGuestPageFault:
@@ -129,4 +130,9 @@ export class HwTechnique implements Technique {
   counters(): Record<string, number> {
     return { ...this.stats };
   }
+}
+
+/** An htinst pseudoinstruction (§9.6.3): the fault was on an implicit access for VS-stage translation. */
+function isPseudoinstruction(htinst: number): boolean {
+  return htinst !== 0 && (htinst & 3) === 0;
 }
