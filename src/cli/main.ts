@@ -13,7 +13,10 @@ import { VirtMachine, DEFAULT_BIOS, CPU_ENGINES } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
 import { openConsole } from './console.js';
-import { formatStats, formatSummary } from './stats.js';
+import { formatStats, formatSummary, formatVmStats, formatVmSummary } from './stats.js';
+import { Vmm } from '../vmm/vmm.js';
+import type { Vm } from '../vmm/vm.js';
+import { TECHNIQUES } from '../vmm/techniques/technique.js';
 import { CONFIGURATIONS, formatComparison, runComparison } from '../vmm/compare.js';
 import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
 import type { NetBackend } from '../backends/net-backend.js';
@@ -45,7 +48,10 @@ async function openNet(spec: string): Promise<NetBackend> {
 }
 
 interface RunFlags {
-  bios: string;
+  bios?: string;
+  virt?: string;
+  pin?: string;
+  hostHarts?: string;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -63,54 +69,107 @@ interface RunFlags {
   balloon?: boolean;
 }
 
+/** What `run` drives: the bare board, or one VM of the VMM. */
+interface Target {
+  run(): Promise<number>;
+  powerOff(code: number): void;
+  close(): void;
+  readonly internalError: string | undefined;
+  stats(seconds: number): string;
+  summary(seconds: number): string;
+}
+
+/** Parses `--pin 0,1,...` (the host hart of each vCPU). */
+function parsePin(text: string, vcpus: number, hostHarts: number): number[] {
+  const pin = text.split(',').map((p) => parseIntegerIn(p.trim(), '--pin entry', 0, hostHarts - 1));
+  if (pin.length > vcpus) throw new UsageError(`--pin lists ${pin.length} host harts for ${vcpus} vCPU${vcpus > 1 ? 's' : ''}`);
+  return pin;
+}
+
 /** Runs a machine built from parsed flags; resolves with the process exit code. */
 async function runMachine(flags: RunFlags): Promise<number> {
   const memory = parseMemorySize(flags.memory);
   const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
   const mmu = parseChoice(flags.mmu, '--mmu value', ['sv39', 'sv48'] as const);
   const cpu = flags.cpu === undefined ? undefined : parseChoice(flags.cpu, '--cpu value', CPU_ENGINES);
-  const bios = flags.bios === 'none' ? null : flags.bios === 'default' ? DEFAULT_BIOS : flags.bios;
+  const virt = parseChoice(flags.virt ?? 'none', '--virt value', ['none', ...TECHNIQUES] as const);
+  if (virt === 'none' && (flags.pin !== undefined || flags.hostHarts !== undefined)) {
+    throw new UsageError('--pin and --host-harts schedule vCPUs of the VMM: give --virt hw, trap or bt');
+  }
+  if (virt !== 'none' && flags.bios !== undefined && flags.bios !== 'none') {
+    throw new UsageError(`under --virt ${virt} the VMM plays the firmware: --bios applies to --virt none only`);
+  }
+  if (virt !== 'none' && flags.kernel === undefined) throw new UsageError(`--virt ${virt} needs a --kernel (an S-mode kernel such as Linux's Image)`);
+  const hostHarts = flags.hostHarts === undefined ? harts : parseIntegerIn(flags.hostHarts, '--host-harts value', 1, 64);
+  const pin = flags.pin === undefined ? undefined : parsePin(flags.pin, harts, hostHarts);
+  const bios = flags.bios === 'none' ? null : flags.bios === undefined || flags.bios === 'default' ? DEFAULT_BIOS : flags.bios;
   // The console exists before the machine; Ctrl-A x reaches the machine through this holder.
-  const quit: { machine?: VirtMachine } = {};
+  const quit: { target?: Target } = {};
   if (flags.console === 'stdio' && flags.virtioConsole === 'stdio') {
     throw new UsageError('--console and --virtio-console cannot both be stdio: give one of them file:PATH or null');
   }
   const startedAt = performance.now();
-  const stats = (): string => (quit.machine === undefined ? 'tsvisor: the VM is not running yet\n'
-    : formatStats(quit.machine, (performance.now() - startedAt) / 1000));
-  const console = openConsole(flags.console, () => quit.machine?.powerOff(0), '--console', stats);
+  const stats = (): string => (quit.target === undefined ? 'tsvisor: the VM is not running yet\n'
+    : quit.target.stats((performance.now() - startedAt) / 1000));
+  const console = openConsole(flags.console, () => quit.target?.powerOff(0), '--console', stats);
   let virtioConsole: CharBackend | undefined;
   try {
-    virtioConsole = flags.virtioConsole === undefined ? undefined : openConsole(flags.virtioConsole, () => quit.machine?.powerOff(0), '--virtio-console');
+    virtioConsole = flags.virtioConsole === undefined ? undefined : openConsole(flags.virtioConsole, () => quit.target?.powerOff(0), '--virtio-console');
   } catch (e) {
     console.close();
     throw e;
   }
   const nics: Array<{ backend: NetBackend }> = [];
   for (const spec of flags.net ?? []) nics.push({ backend: await openNet(spec) });
-  let machine: VirtMachine;
+  const devices = { console, drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon, nics, virtioConsole };
+  let target: Target;
   try {
-    machine = new VirtMachine({
-      memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, console, mmu, cpu,
-      drives: (flags.drive ?? []).map(parseDrive), rng: flags.rng, balloon: flags.balloon, nics, virtioConsole,
-    });
+    if (virt === 'none') {
+      const m = new VirtMachine({ memory, harts, bios, kernel: flags.kernel, initrd: flags.initrd, append: flags.append, mmu, cpu, ...devices });
+      target = {
+        run: () => m.run(), powerOff: (code) => m.powerOff(code), close: () => m.close(),
+        get internalError() { return m.internalError; },
+        stats: (seconds) => formatStats(m, seconds), summary: (seconds) => formatSummary(m, seconds),
+      };
+    } else {
+      // Host memory: the guest's RAM and room for the VMM's page tables.
+      const vmm = new Vmm({ memory: memory + 64 * 1048576, harts: hostHarts, cpu });
+      let vm: Vm;
+      try {
+        vm = vmm.createVm({ memory, vcpus: harts, kernel: flags.kernel!, initrd: flags.initrd, append: flags.append, mmu, pin, ...devices }, virt);
+      } catch (e) {
+        vmm.close();
+        throw e;
+      }
+      target = {
+        run: async () => { await vmm.run(); return vm.exitCode ?? 0; }, powerOff: (code) => vmm.powerOff(code), close: () => vmm.close(),
+        get internalError() { return vm.internalError; },
+        stats: (seconds) => formatVmStats(vmm, vm, seconds), summary: (seconds) => formatVmSummary(vmm, vm, seconds),
+      };
+    }
   } catch (e) {
     console.close();
     virtioConsole?.close();
     for (const n of nics) n.backend.close();
     throw e;
   }
-  quit.machine = machine;
+  quit.target = target;
   const t0 = performance.now();
-  const code = await machine.run();
+  const code = await target.run();
   const seconds = (performance.now() - t0) / 1000;
   console.close();
   virtioConsole?.close();
-  machine.close();
-  if (machine.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${machine.internalError}\n`);
-  if (flags.stats) process.stderr.write(formatStats(machine, seconds));
-  else if (!flags.quiet) process.stderr.write(formatSummary(machine, seconds));
+  target.close();
+  if (target.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${target.internalError}\n`);
+  if (flags.stats) process.stderr.write(target.stats(seconds));
+  else if (!flags.quiet) process.stderr.write(target.summary(seconds));
   return code;
+}
+
+/** `--virt MODE` (a fresh Option per command). */
+function virtOption(): Option {
+  return new Option('--virt <mode>', "how the guest runs: 'none' (on the bare machine, with firmware), or as a VM of the VMM under " +
+    "'hw' (H extension), 'trap' (trap-and-emulate, shadow paging) or 'bt' (binary translation of the kernel)").default('none');
 }
 
 /** `--cpu interp|jit` (a fresh Option per command: commander keeps state on options). */
@@ -120,7 +179,10 @@ function cpuOption(): Option {
 
 function addRunFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--bios <file>', "firmware image (ELF or raw), 'default' for Debian's OpenSBI fw_dynamic, or 'none'").default('default'))
+    .option('--bios <file>', "firmware image (ELF or raw), 'default' for Debian's OpenSBI fw_dynamic (the default under --virt none), or 'none'")
+    .addOption(virtOption())
+    .option('--host-harts <n>', 'host harts the VMM schedules vCPUs on (default: as many as vCPUs)')
+    .option('--pin <list>', 'host hart of each vCPU, e.g. 0,1 (vCPUs not listed float)')
     .option('--kernel <file>', 'kernel image (ELF or raw), or the firmware payload')
     .option('--initrd <file>', 'initial ramdisk')
     .option('--append <cmdline>', 'kernel command line')
@@ -155,12 +217,13 @@ export function buildCli(): Command {
     .option('--smp <n>', 'number of harts', '2')
     .option('-m, --memory <size>', 'guest RAM', '256M')
     .addOption(cpuOption())
+    .addOption(virtOption())
     .option('--stats', 'print counters when the guest stops', false)
-    .action(async (flags: { smp: string; memory: string; stats: boolean; cpu?: string }) => {
+    .action(async (flags: { smp: string; memory: string; stats: boolean; cpu?: string; virt: string }) => {
       const g = defaultLinuxGuest();
       process.exitCode = await runMachine({
-        bios: g.bios, kernel: g.kernel, initrd: g.initrd, append: g.append, drive: [`file=${g.disk}`], rng: true,
-        memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats, cpu: flags.cpu,
+        bios: flags.virt === 'none' ? g.bios : undefined, kernel: g.kernel, initrd: g.initrd, append: g.append, drive: [`file=${g.disk}`], rng: true,
+        memory: flags.memory, smp: flags.smp, mmu: 'sv48', console: 'stdio', stats: flags.stats, cpu: flags.cpu, virt: flags.virt,
       });
     });
 
