@@ -15,6 +15,8 @@
  * binary translation of its kernel (`bt`), where the VMM plays OpenSBI.
  */
 import { performance } from 'node:perf_hooks';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { VirtMachine, DEFAULT_BIOS, INIT_MARKER, type CpuEngine, type MachineTotals } from '../machine/virt.js';
 import type { Jit } from '../cpu/riscv/jit/jit.js';
 import { Vmm } from './vmm.js';
@@ -138,7 +140,7 @@ function virtualMachine(c: Configuration & { technique: TechniqueName }, g: Comp
 }
 
 /** Runs the workload once under `c`; returns its row (relativeTime and outputMatches filled in by the caller) and the smoke output. */
-async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
+export async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
   const con = new BufferCharBackend();
   const m = c.technique === 'none' ? bareMachine(c, g, harts, con) : virtualMachine({ ...c, technique: c.technique }, g, harts, con);
   const t0 = performance.now();
@@ -181,14 +183,29 @@ async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Prom
   };
 }
 
-/** Runs every configuration in turn; the first is the baseline. */
+/**
+ * Runs the workload under `c` in a fresh Node.js process (compare-child.ts),
+ * so no configuration profits from V8 having already optimized tsvisor's
+ * own code for an earlier one.
+ */
+function runInChild(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
+  const child = fileURLToPath(new URL('./compare-child.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [child, JSON.stringify({ c, g, harts })], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err !== null) { reject(new Error(`compare: ${c.name} failed: ${stderr.trim().split('\n').slice(-5).join('\n') || err.message}`)); return; }
+      resolve(JSON.parse(stdout) as { row: ComparisonRow; output: string });
+    });
+  });
+}
+
+/** Runs every configuration in turn, each in its own process; the first is the baseline. */
 export async function runComparison(g: ComparisonGuest, configurations = CONFIGURATIONS, harts = 1,
   progress: (msg: string) => void = () => {}): Promise<ComparisonRow[]> {
   const rows: ComparisonRow[] = [];
   let baseline: { seconds: number; output: string } | undefined;
   for (const c of configurations) {
     progress(`compare: ${c.name}…`);
-    const { row, output } = await runOne(c, g, harts);
+    const { row, output } = await runInChild(c, g, harts);
     // Timing aside: drop the echo of carriage returns so only the text is compared.
     const text = output.replace(/\r/g, '');
     if (baseline === undefined) baseline = { seconds: row.totalSeconds, output: text };

@@ -9,6 +9,12 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_BIOS, defaultCpuEngine } from '../machine/virt.js';
 import { buildLinuxGuest } from '../guests/linux-guest.js';
 import { runComparison, type Configuration } from './compare.js';
+import { Vmm } from './vmm.js';
+import { BufferCharBackend } from '../backends/buffer-char.js';
+import { INIT_MARKER } from '../machine/virt.js';
+import { DEFAULT_APPEND } from '../guests/linux-guest.js';
+
+const PROMPT = /[#$] $/m;
 
 const skip = existsSync(DEFAULT_BIOS) ? false : `missing ${DEFAULT_BIOS} (apt-get install opensbi)`;
 
@@ -43,4 +49,31 @@ test('Linux runs the same commands with the same output under none, hw, trap and
   assert.equal(bt.exitsByCause['illegal instruction'] ?? 0, 0, 'bt: privileged instructions do not trap');
   assert.ok(bt.emulated > 10_000, `bt: privileged instructions emulated inline (${bt.emulated})`);
   assert.ok(bt.exits < trap.exits / 5, 'bt: far fewer exits than trap');
+});
+
+test('two Linux VMs, one under hw and one under trap, run at once in one VMM, each with its own console and memory', { skip, timeout: 600_000 }, async () => {
+  const g = buildLinuxGuest(false);
+  const vmm = new Vmm({ memory: 2 * 128 * 1048576 + 64 * 1048576, harts: 2 });
+  const vms = (['hw', 'trap'] as const).map((t) => {
+    const con = new BufferCharBackend();
+    return { con, vm: vmm.createVm({ memory: 128 * 1048576, vcpus: 1, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND, console: con }, t) };
+  });
+  const done = vmm.run();
+  // Each writes a file in its own RAM disk; the other does not see it.
+  const said: string[] = [];
+  for (const [i, { con }] of vms.entries()) {
+    let at = await con.waitFor(INIT_MARKER, 300_000);
+    at = await con.waitFor(PROMPT, 60_000, at);
+    con.type(`echo vm${i} > /tmp/who; cat /tmp/who; ls /tmp\n`);
+    const end = await con.waitFor(PROMPT, 60_000, at + 1);
+    said.push(con.output.slice(at, end).replace(/\r/g, ''));
+  }
+  for (const { con } of vms) con.type('poweroff\n');
+  await done;
+  assert.match(said[0], /^vm0$/m);
+  assert.match(said[1], /^vm1$/m);
+  for (const s of said) assert.equal((s.match(/^who$/gm) ?? []).length, 1, 'one file each: no VM sees the other\'s');
+  for (const { vm } of vms) assert.equal(vm.exitCode, 0);
+  assert.ok(vmm.stats.hostHarts.every((h) => h.slices > 0), 'both host harts ran');
+  vmm.close();
 });

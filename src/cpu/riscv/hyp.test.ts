@@ -390,7 +390,7 @@ test('with vmmExits, traps from VS that would reach HS or M stop the hart with t
   h.setMode(Priv.S, true);
   const sepc = h.csr.sepcLo, hstatus = h.csr.hstatus;
   assert.equal(h.run(1000), StopReason.Exit);
-  assert.deepEqual(h.exit, { cause: Cause.EcallVS, interrupt: false, tval: 0, gpa: 0, priv: Priv.S, pc: GVA + PAGE });
+  assert.deepEqual(h.exit, { cause: Cause.EcallVS, interrupt: false, tval: 0, gpa: 0, htinst: 0, priv: Priv.S, pc: GVA + PAGE });
   assert.equal(h.run(1000), StopReason.Exit, 'an unhandled exit stays pending');
   // The VMM handles the call and resumes the guest after it.
   h.exit = undefined;
@@ -399,10 +399,19 @@ test('with vmmExits, traps from VS that would reach HS or M stop the hart with t
   const exit = pendingExit(h);
   assert.equal(exit?.cause, Cause.LoadGuestPageFault);
   assert.equal(exit?.gpa, GPA_BASE + (8 << 20));
+  assert.equal(exit?.htinst, 0, 'the instruction\'s own access: no pseudoinstruction');
   assert.equal(exit?.pc, GVA + PAGE + 8);
   assert.equal(h.virt, true, 'still in VS-mode');
   assert.equal(h.priv, Priv.S);
   assert.equal(h.csr.sepcLo, sepc, 'no trap state written');
   assert.equal(h.csr.hstatus, hstatus);
   assert.equal(h.stats.vmExits, 2);
+
+  // A VS-stage root the G-stage does not map: the fault is on an implicit page-table read (§9.6.3).
+  h.exit = undefined;
+  h.csr.write(Csr.VSATP, (GPA_BASE + (8 << 20)) / PAGE, 8 << 28);
+  assert.equal(h.run(1000), StopReason.Exit);
+  assert.equal(pendingExit(h)?.cause, Cause.FetchGuestPageFault);
+  assert.equal(pendingExit(h)?.htinst, 0x3000, 'the pseudoinstruction of a 64-bit page-table read');
+  assert.equal(pendingExit(h)?.gpa, GPA_BASE + (8 << 20));
 });
