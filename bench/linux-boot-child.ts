@@ -90,7 +90,12 @@ const memory = 256 * 1048576;
 const nodeBaselineRss = process.memoryUsage().rss;
 const con = new BufferCharBackend();
 const t0 = performance.now();
-const m = new VirtMachine({ memory, harts: 1, bios: DEFAULT_BIOS, kernel, initrd, append: DEFAULT_APPEND, console: con });
+// TSVISOR_JIT_THRESHOLD overrides the JIT's translation threshold (for tuning it).
+const threshold = process.env.TSVISOR_JIT_THRESHOLD;
+const m = new VirtMachine({
+  memory, harts: 1, bios: DEFAULT_BIOS, kernel, initrd, append: DEFAULT_APPEND, console: con,
+  jitThreshold: threshold === undefined || threshold === '' ? undefined : Number(threshold),
+});
 const done = m.run();
 await con.waitFor(INIT_MARKER, 600_000);
 const bootMs = performance.now() - t0;

@@ -250,3 +250,87 @@ test('a store into a translated loop changes what the loop does next', { timeout
   assert.match(interp.x, / 25:0:140 /);
   assert.equal(jit.instret, interp.instret);
 });
+
+/**
+ * A loop calling a function on each of `pages` code pages: with a low
+ * threshold the pages' regions are compiled together (several regions per
+ * WebAssembly module) and the calls and returns chain from region to region
+ * inside WebAssembly. Iteration `patchAt` rewrites the first instruction of
+ * the function on page `patchPage` (addi x25, x25, k -> addi x25, x25, 100),
+ * so a region left in the module, the function table or the entry table
+ * after its page was dropped would show in x25.
+ */
+function multiPageProgram(pages: number, patchPage: number, patchAt: number): Uint32Array {
+  const w = new Uint32Array((pages + 1) * 1024);
+  const RA = 1, PTR = 22;
+  let at = 0;
+  const emit = (insn: number): void => { w[at++] = insn; };
+  emit(U(0, CODE, 0x17)); // auipc x30, 0
+  emit(U(0x20, DATA, 0x37)); // lui x31, 0x20
+  emit(R(0, DATA, CODE, 0, DATA, 0x33)); // x31 = code + 0x20000
+  emit(addi(LOOP, 0, 60));
+  emit(U(0x064c9, PATCH, 0x37)); // x26 = the encoding of addi x25, x25, 100 (0x064c8c93)
+  emit(addi(PATCH, PATCH, -0x36d));
+  emit(U(patchPage + 1, PTR, 0x37)); // x22 = (patchPage + 1) << 12
+  emit(R(0, PTR, CODE, 0, PTR, 0x33)); // x22 = the patched function's address
+  const loop = at;
+  for (let f = 0; f < pages; f++) emit(J(((f + 1) * 1024 - at) * 4, RA)); // jal ra, function f
+  emit(addi(TMP, 0, patchAt));
+  emit(B(8, TMP, LOOP, 1)); // bne x29, x28, +8
+  emit(S(0, PATCH, PTR, 2, 0x23)); // sw x26, 0(x22)
+  emit(addi(LOOP, LOOP, -1));
+  emit(B((loop - at) * 4, 0, LOOP, 1)); // bnez x29, loop
+  emit(U(0x100, TMP, 0x37));
+  emit(U(0x5, TMP2, 0x37));
+  emit(addi(TMP2, TMP2, 0x555));
+  emit(S(0, TMP2, TMP, 2, 0x23));
+  emit(J(0, 0));
+  for (let f = 0; f < pages; f++) {
+    at = (f + 1) * 1024;
+    emit(addi(ACC, ACC, f + 1));
+    emit(I(8 * f, DATA, 3, 20, 0x03)); // ld x20, 8f(x31)
+    emit(R(0, ACC, 20, 0, 20, 0x33)); // add x20, x20, x25
+    emit(S(8 * f, 20, DATA, 3, 0x23)); // sd x20, 8f(x31)
+    emit(B(8, 0, 20, 0)); // beqz x20, +8
+    emit(addi(21, 21, 1));
+    emit(I(0, RA, 0, 0, 0x67)); // jalr x0, 0(ra)
+  }
+  return w;
+}
+
+test('regions compiled together in one module chain, and one dropped by a code write stops being used', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'pages.bin');
+  const words = multiPageProgram(20, 7, 30);
+  writeFileSync(image, new Uint8Array(words.buffer));
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0);
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm' });
+  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  const h = m.harts[0];
+  assert.equal(m.exitCode, 0);
+  assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
+  assert.equal(h.stats.instret, interp.instret);
+  const s = (m.jit as NonNullable<typeof m.jit>).snapshot();
+  assert.ok(s.translations > 20, `translations: ${s.translations}`);
+  assert.ok(s.batches < s.translations, `modules hold several regions (batches ${s.batches}, translations ${s.translations})`);
+  assert.ok(s.chains > 0, 'calls and returns chain inside WebAssembly');
+  assert.ok(s.invalidations >= 1, 'the patched page was dropped');
+});
+
+test('a full function table drops every translation and hot code is translated again', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'pages.bin');
+  writeFileSync(image, new Uint8Array(multiPageProgram(20, 3, 45).buffer));
+  const interp = await runOn(image, 'interp');
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm' });
+  const jit = m.jit as NonNullable<typeof m.jit>;
+  jit.configure({ batch: 2, maxRegions: 8 });
+  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  const h = m.harts[0];
+  assert.equal(m.exitCode, 0);
+  assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
+  assert.equal(h.stats.instret, interp.instret);
+  const s = jit.snapshot();
+  assert.ok(s.translations > 8 * 3, `regions were translated again after the table filled (translations: ${s.translations})`);
+});

@@ -21,12 +21,13 @@
  * the pc itself.
  */
 import { Op, X_SINK } from '../decode.js';
-import type { DecodedPage, RegionFn } from '../decode-cache.js';
+import type { RegionFn } from '../decode-cache.js';
 import { Mstatus } from '../constants.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { mulh64, mulhsu64, mulhu64, r64 } from '../int64.js';
 import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
+import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -63,14 +64,27 @@ const IMPORTS: Array<{ name: string; params: number; result: boolean }> = [
 ];
 const F = { ld: 0, st: 1, cw: 2, fp: 3, fls: 4, amo: 5, mulh: 6 } as const;
 
-// Parameters of the region function.
-const P = { p: 0, lim: 1, pvLo: 2, pvHi: 3, rb: 4, wb: 5, xl: 6, xh: 7, tag: 8, ro: 9 } as const;
-const PARAMS = 10;
+// Parameters of a region function: (p, lim, pv: i64, rb, wb, xl, xh, tag, ro) -> executed.
+const P = { p: 0, lim: 1, pv: 2, rb: 3, wb: 4, xl: 5, xh: 6, tag: 7, ro: 8 } as const;
+const PARAMS = 9;
+const PARAM_TYPES = [I32, I32, I64, I32, I32, I32, I32, I32, I32];
 
-/** Scratch words (Int32 indices) shared by every region of a machine. */
-const S_LO = 0, S_HI = 1, S_PCLO = 2, S_KIND = 4, S_HITS = 5;
-/** Exit kinds: the pc to continue at is in the scratch area, or a helper set it (a trap). */
-const EXIT_PC = 0, EXIT_SET = 1;
+/**
+ * Scratch words (Int32 indices) shared by every region of a machine: a
+ * helper's 64-bit result, the exit pc, the exit kind, the TLB hits of the
+ * inline paths, the page the running region was entered on (for the
+ * helpers' pc), and the number of chained transfers.
+ */
+const S_LO = 0, S_HI = 1, S_PCLO = 2, S_KIND = 4, S_HITS = 5, S_PV = 6, S_CHAINS = 8;
+/** Int32 words of the scratch area. */
+export const SCRATCH_WORDS = 16;
+/**
+ * Exit kinds: the pc to continue at is in the scratch area (EXIT_PC, which
+ * the chaining dispatcher may follow; EXIT_ASK, after a helper asked to
+ * return to the hart: an interrupt to check, a stop, or translations
+ * dropped), or a helper set it (EXIT_SET: a trap).
+ */
+const EXIT_PC = 0, EXIT_SET = 1, EXIT_ASK = 2;
 
 /** Emits a function body with structured-control depth tracking. */
 class Body {
@@ -92,6 +106,8 @@ class Body {
   ifTyped(type: number): number { this.code.push(0x04, type); return ++this.depth; }
   else(): this { this.code.push(0x05); return this; }
   end(): this { this.code.push(0x0b); this.depth--; return this; }
+  /** How many labels out the label opened at absolute depth `label` is, from here. */
+  depthOf(label: number): number { return this.depth - label; }
   /** Branches to the label opened at absolute depth `label`. */
   br(label: number): this { this.code.push(0x0c); uleb(this.code, this.depth - label); return this; }
   brTable(labels: number[], dflt: number): this {
@@ -115,7 +131,7 @@ const O = {
   i32and: 0x71, i32or: 0x72, i32xor: 0x73, i32shl: 0x74, i32shrs: 0x75, i32shru: 0x76,
   i64add: 0x7c, i64sub: 0x7d, i64mul: 0x7e, i64divs: 0x7f, i64divu: 0x80, i64rems: 0x81, i64remu: 0x82,
   i64and: 0x83, i64or: 0x84, i64xor: 0x85, i64shl: 0x86, i64shrs: 0x87, i64shru: 0x88,
-  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9,
+  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9, f64ne: 0x62, i32gts: 0x4a, i32ltu: 0x49,
   i64extend8s: 0xc2, i64extend16s: 0xc3, i64extend32s: 0xc4,
   select: 0x1b, drop: 0x1a,
 } as const;
@@ -127,12 +143,16 @@ export interface WasmLayout {
   scratch: number;
   dirty: number;
   codePages: number;
+  /** The {@link EntryTable} the chaining dispatcher looks targets up in: byte offset and log2 of its slots. */
+  entries: number;
+  entryBits: number;
 }
 
 /** The machine-wide pieces a region's imports and wrapper need. */
 export interface WasmEnv {
   ram: GuestRam;
   layout: WasmLayout;
+  /** {@link SCRATCH_WORDS} words in the WebAssembly memory at `layout.scratch`. */
   scratch: Int32Array;
 }
 
@@ -144,7 +164,6 @@ class WasmGen {
   private readonly regLocal = new Map<number, number>();
   private nextLocal = PARAMS;
   private readonly n: number;
-  private readonly pv: number;
   private readonly va: number;
   private readonly t64: number;
   private readonly ro64: number;
@@ -159,8 +178,7 @@ class WasmGen {
 
   constructor(private readonly blocks: Block[], private readonly layout: WasmLayout) {
     const { regs } = registersUsed(blocks);
-    // i64 locals: pv, va, t64, ro64, then the registers; i32 locals after them: n, t, k, hits.
-    this.pv = this.nextLocal++;
+    // i64 locals: va, t64, ro64, then the registers; i32 locals after them: n, t, k, hits.
     this.va = this.nextLocal++;
     this.t64 = this.nextLocal++;
     this.ro64 = this.nextLocal++;
@@ -206,17 +224,17 @@ class WasmGen {
   }
 
   /** Leaves with the next pc = pv + (the i64 on the stack, relative). */
-  private exitPcStack(): void {
+  private exitPcStack(kind = EXIT_PC): void {
     const b = this.b;
-    b.get(this.pv).op(O.i64add).set(this.t64);
+    b.get(P.pv).op(O.i64add).set(this.t64);
     b.i32(this.layout.scratch).get(this.t64).mem(O.i64store, 4 * S_PCLO);
-    b.i32(this.layout.scratch).i32(EXIT_PC).mem(O.i32store, 4 * S_KIND);
+    b.i32(this.layout.scratch).i32(kind).mem(O.i32store, 4 * S_KIND);
     b.br(this.outLabel);
   }
 
-  private exitAt(off: number): void {
+  private exitAt(off: number, kind = EXIT_PC): void {
     this.b.i64(off);
-    this.exitPcStack();
+    this.exitPcStack(kind);
   }
 
   /** Leaves after a helper trapped (it set the pc): the instruction counts. */
@@ -235,8 +253,7 @@ class WasmGen {
 
   generate(): number[] {
     const b = this.b;
-    // pv = pageVa as i64; registers into locals.
-    b.get(P.pvLo).op(O.i64extendu).get(P.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(this.pv);
+    // Registers into locals.
     for (const r of this.regLocal.keys()) this.loadFromMemory(r);
     this.loopLabel = b.loop();
     this.outLabel = b.block();
@@ -268,9 +285,9 @@ class WasmGen {
       }
     }
     b.end(); // out
-    // Write the registers back; report TLB hits; return the count.
+    // Write the registers back; add up TLB hits; return the count.
     for (const r of this.regLocal.keys()) this.syncToMemory(r);
-    b.i32(this.layout.scratch).get(this.hits).mem(O.i32store, 4 * S_HITS);
+    b.i32(this.layout.scratch).i32(this.layout.scratch).mem(O.i32load, 4 * S_HITS).get(this.hits).op(O.i32add).mem(O.i32store, 4 * S_HITS);
     b.get(this.n).op(0x0f); // return
     b.end(); // loop (never falls through)
     b.i32(0);
@@ -284,17 +301,17 @@ class WasmGen {
     const sink = rd === X_SINK;
     switch (i.op) {
       case Op.LUI: if (!sink) { b.i64(imm); this.setReg(rd); } return;
-      case Op.AUIPC: if (!sink) { b.get(this.pv).i64(off + imm).op(O.i64add); this.setReg(rd); } return;
+      case Op.AUIPC: if (!sink) { b.get(P.pv).i64(off + imm).op(O.i64add); this.setReg(rd); } return;
       case Op.JAL:
-        if (!sink) { b.get(this.pv).i64(next).op(O.i64add); this.setReg(rd); }
+        if (!sink) { b.get(P.pv).i64(next).op(O.i64add); this.setReg(rd); }
         this.count(count);
         this.goto(off + imm);
         return;
       case Op.JALR:
         this.getReg(rs1); b.i64(imm).op(O.i64add).i64(-2).op(O.i64and).set(this.va);
-        if (!sink) { b.get(this.pv).i64(next).op(O.i64add); this.setReg(rd); }
+        if (!sink) { b.get(P.pv).i64(next).op(O.i64add); this.setReg(rd); }
         this.count(count);
-        b.get(this.va).get(this.pv).op(O.i64sub).tee(this.t64).i64(4096).op(O.i64ltu);
+        b.get(this.va).get(P.pv).op(O.i64sub).tee(this.t64).i64(4096).op(O.i64ltu);
         b.if();
         b.get(this.t64).op(O.i32wrap).set(P.p).br(this.loopLabel);
         b.end();
@@ -417,7 +434,7 @@ class WasmGen {
   private leaveIfAsked(k: number, next: number): void {
     const b = this.b;
     b.get(this.k).i32(2).op(O.i32eq);
-    b.if(); this.count(k); this.exitAt(next); b.end();
+    b.if(); this.count(k); this.exitAt(next, EXIT_ASK); b.end();
   }
 
   /** Both checks of a helper's status, for helpers whose instruction needs nothing in between. */
@@ -483,7 +500,7 @@ class WasmGen {
     b.get(this.t).mem(O.i32load8u, this.layout.codePages);
     b.if();
     this.ramOffset(); b.i32(size).call(F.cw);
-    b.if(); this.count(k); this.exitAt(next); b.end();
+    b.if(); this.count(k); this.exitAt(next, EXIT_ASK); b.end();
     b.end();
     b.else();
     b.get(this.va).op(O.i32wrap).get(this.va).i64(32).op(O.i64shru).op(O.i32wrap).i32(size);
@@ -532,134 +549,340 @@ class WasmGen {
   }
 }
 
+// ---- modules ----
+
+function section(out: number[], id: number, content: number[]): void {
+  out.push(id); uleb(out, content.length);
+  for (const b of content) out.push(b);
+}
+
+function name(s: string, into: number[]): void {
+  uleb(into, s.length);
+  for (const c of s) into.push(c.charCodeAt(0));
+}
+
+function funcType(into: number[], params: number[], results: number[]): void {
+  into.push(0x60); uleb(into, params.length); into.push(...params); uleb(into, results.length); into.push(...results);
+}
+
+/** The type index of a region function in both kinds of module. */
+const REGION_TYPE = IMPORTS.length;
+
 /**
- * The module's sections before the code section; the same for every region
- * except the locals, so they are built once.
+ * The start of every batch module: its types (one per helper, then the
+ * region type) and its imports (the helpers and the memory).
+ *
+ * The module does not import the shared function table to put its functions
+ * there itself (with an element segment): V8 (11.x) gives every instance
+ * that imports a table its own copy of the table's dispatch entries, so
+ * instantiating costs time in proportion to the table's size and every later
+ * `Table.set` updates every such instance. It exports them instead and
+ * {@link WasmBackend} sets them into the table, which only the dispatcher
+ * imports.
  */
-const MODULE_HEAD: Uint8Array = (() => {
+const BATCH_HEAD: number[] = (() => {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const section = (id: number, content: number[]): void => { out.push(id); uleb(out, content.length); for (const b of content) out.push(b); };
-  const name = (s: string, into: number[]): void => { uleb(into, s.length); for (const c of s) into.push(c.charCodeAt(0)); };
-  // Types: one per import, then the region's.
   const types: number[] = [];
   uleb(types, IMPORTS.length + 1);
-  for (const imp of IMPORTS) {
-    types.push(0x60); uleb(types, imp.params); for (let i = 0; i < imp.params; i++) types.push(I32);
-    if (imp.result) types.push(1, I32); else types.push(0);
-  }
-  types.push(0x60); uleb(types, PARAMS); for (let i = 0; i < PARAMS; i++) types.push(I32); types.push(1, I32);
-  section(1, types);
+  for (const imp of IMPORTS) funcType(types, new Array<number>(imp.params).fill(I32), imp.result ? [I32] : []);
+  funcType(types, PARAM_TYPES, [I32]);
+  section(out, 1, types);
   const imports: number[] = [];
   uleb(imports, IMPORTS.length + 1);
   IMPORTS.forEach((imp, i) => { name('h', imports); name(imp.name, imports); imports.push(0x00); uleb(imports, i); });
-  name('h', imports); name('mem', imports); imports.push(0x02, 0x00); uleb(imports, 0); // memory, min 0 pages
-  section(2, imports);
-  const funcs: number[] = [];
-  uleb(funcs, 1); uleb(funcs, IMPORTS.length);
-  section(3, funcs);
-  const exports: number[] = [];
-  uleb(exports, 1); name('run', exports); exports.push(0x00); uleb(exports, IMPORTS.length);
-  section(7, exports);
-  return new Uint8Array(out);
+  name('h', imports); name('mem', imports); imports.push(0x02, 0x00, 0x00); // memory, min 0 pages
+  section(out, 2, imports);
+  return out;
 })();
 
-/** Assembles a module: imports (memory and helpers), one exported function `run` with `body`. */
-function assemble(body: number[], i64Locals: number, i32Locals: number): Uint8Array<ArrayBuffer> {
-  const locals: number[] = [];
-  uleb(locals, 2); uleb(locals, i64Locals); locals.push(I64); uleb(locals, i32Locals); locals.push(I32);
-  const fnSize = locals.length + body.length + 1;
-  const entry: number[] = [];
-  uleb(entry, 1); uleb(entry, fnSize);
-  const sectionSize = entry.length + fnSize;
+/** A region's function body, ready to go into a code section. */
+interface RegionCode {
+  body: number[];
+  i64Locals: number;
+  i32Locals: number;
+}
+
+/** Assembles one module holding `regions`: region k is exported as `rk`. */
+function assembleBatch(regions: RegionCode[]): Uint8Array<ArrayBuffer> {
+  const out = [...BATCH_HEAD];
+  const funcs: number[] = [];
+  uleb(funcs, regions.length);
+  for (let k = 0; k < regions.length; k++) uleb(funcs, REGION_TYPE);
+  section(out, 3, funcs);
+  const exports: number[] = [];
+  uleb(exports, regions.length);
+  for (let k = 0; k < regions.length; k++) { name(`r${k}`, exports); exports.push(0x00); uleb(exports, IMPORTS.length + k); }
+  section(out, 7, exports);
+  // The code section, written straight into the output (bodies are the bulk of the module).
+  const entries: number[][] = regions.map((r) => {
+    const head: number[] = [];
+    const locals: number[] = [];
+    uleb(locals, 2); uleb(locals, r.i64Locals); locals.push(I64); uleb(locals, r.i32Locals); locals.push(I32);
+    uleb(head, locals.length + r.body.length + 1);
+    return [...head, ...locals];
+  });
+  let size = 0;
+  const count: number[] = [];
+  uleb(count, regions.length);
+  size += count.length;
+  regions.forEach((r, k) => { size += entries[k].length + r.body.length + 1; });
   const sectionHead: number[] = [10];
-  uleb(sectionHead, sectionSize);
-  const out = new Uint8Array(MODULE_HEAD.length + sectionHead.length + sectionSize);
+  uleb(sectionHead, size);
+  const bytes = new Uint8Array(out.length + sectionHead.length + size);
   let at = 0;
-  const put = (bytes: ArrayLike<number>): void => { out.set(bytes, at); at += bytes.length; };
-  put(MODULE_HEAD); put(sectionHead); put(entry); put(locals); put(body);
-  out[at] = 0x0b; // end of the function
-  return out;
+  const put = (a: ArrayLike<number>): void => { bytes.set(a, at); at += a.length; };
+  put(out); put(sectionHead); put(count);
+  regions.forEach((r, k) => { put(entries[k]); put(r.body); bytes[at++] = 0x0b; });
+  return bytes;
+}
+
+// Parameters and locals of the chaining dispatcher.
+const D = {
+  idx: 0, p: 1, lim: 2, pvLo: 3, pvHi: 4, rb: 5, wb: 6, xl: 7, xh: 8, tag: 9, ro: 10, fb: 11, page: 12,
+  pv: 13, va: 14, ro64: 15, total: 16, t: 17, h: 18, key: 19, k: 20,
+} as const;
+const DISPATCH_PARAMS = 13;
+
+/**
+ * The chaining dispatcher, one module per machine: `run(idx, p, lim, pvLo,
+ * pvHi, rb, wb, xl, xh, tag, ro, fetchBase, page)` calls region `idx` of the
+ * shared table (entered at offset `p` of the page at virtual address pv and
+ * RAM offset `page`), and while the region left with a plain exit (EXIT_PC)
+ * and budget remains, finds the exit pc's RAM offset (on the same virtual
+ * page: the same page, as the hart's fetch path assumes too; elsewhere: the
+ * fetch TLB), looks it up in the entry table and calls the region found
+ * there, without going back to JavaScript. Anything
+ * it cannot resolve (a TLB miss, I/O, untranslated code, a trap, a helper
+ * asking to return) goes back to the hart's dispatcher, which handles it
+ * exactly as it would after any region.
+ */
+function assembleDispatcher(layout: WasmLayout): Uint8Array<ArrayBuffer> {
+  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const types: number[] = [];
+  uleb(types, 2);
+  funcType(types, PARAM_TYPES, [I32]); // 0: a region
+  funcType(types, new Array<number>(DISPATCH_PARAMS).fill(I32), [I32]); // 1: run
+  section(out, 1, types);
+  const imports: number[] = [];
+  uleb(imports, 2);
+  name('h', imports); name('mem', imports); imports.push(0x02, 0x00, 0x00);
+  name('h', imports); name('tbl', imports); imports.push(0x01, 0x70, 0x00, 0x00);
+  section(out, 2, imports);
+  section(out, 3, [1, 1]);
+  const exports: number[] = [];
+  uleb(exports, 1); name('run', exports); exports.push(0x00, 0x00);
+  section(out, 7, exports);
+
+  const b = new Body();
+  const sc = layout.scratch;
+  b.get(D.pvLo).op(O.i64extendu).get(D.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(D.pv);
+  const again = b.loop();
+  b.i32(sc).get(D.pv).mem(O.i64store, 4 * S_PV);
+  b.get(D.p).get(D.lim).get(D.total).op(O.i32sub).get(D.pv);
+  for (const l of [D.rb, D.wb, D.xl, D.xh, D.tag, D.ro, D.idx]) b.get(l);
+  b.op(0x11, 0).op(0x00); // call_indirect (type 0) (table 0)
+  b.get(D.total).op(O.i32add).set(D.total);
+  const out_ = b.block();
+  b.i32(sc).mem(O.i32load, 4 * S_KIND).op(0x0d); uleb(b.code, 0); // br_if out: not a plain exit
+  b.get(D.total).get(D.lim).op(O.i32ges).op(0x0d); uleb(b.code, 0); // br_if out: budget spent
+  b.i32(sc).mem(O.i64load, 4 * S_PCLO).set(D.va);
+  b.block(); // found
+  // On the page just run: its RAM offset is known (the fetch TLB may have been flushed since the hart
+  // fetched from it: its fetch path keeps a page until the mapping changes).
+  b.get(D.page).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
+  b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).op(0x0d); uleb(b.code, 0);
+  // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
+  b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
+  b.get(D.tag).get(D.t).op(O.i32add).mem(O.f64load).get(D.va).i64(12).op(O.i64shrs).op(O.f64converti64s).op(O.f64ne);
+  b.op(0x0d); uleb(b.code, 1);
+  b.get(D.ro).get(D.t).op(O.i32add).mem(O.f64load).op(0xfc, 0x06).tee(D.ro64).i64(0).op(O.i64lts);
+  b.op(0x0d); uleb(b.code, 1);
+  b.get(D.ro64).op(O.i32wrap).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
+  b.end(); // found: key is the RAM offset of va
+  b.get(D.key).i32(ENTRY_HASH_MULTIPLIER).op(O.i32mul).i32(32 - layout.entryBits).op(O.i32shru).set(D.h);
+  const probe = b.loop();
+  b.get(D.h).i32(3).op(O.i32shl).mem(O.i32load, layout.entries).tee(D.k).get(D.key).op(O.i32eq);
+  b.if();
+  b.get(D.h).i32(3).op(O.i32shl).mem(O.i32load, layout.entries + 4).set(D.idx);
+  b.get(D.va).i64(-4096).op(O.i64and).set(D.pv);
+  b.get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).set(D.p);
+  b.get(D.key).i32(-4096).op(O.i32and).set(D.page);
+  b.i32(sc).i32(sc).mem(O.i32load, 4 * S_CHAINS).i32(1).op(O.i32add).mem(O.i32store, 4 * S_CHAINS);
+  b.br(again);
+  b.end();
+  b.get(D.k).i32(EMPTY_KEY).op(O.i32eq).op(0x0d); uleb(b.code, b.depthOf(out_));
+  b.get(D.h).i32(1).op(O.i32add).i32((1 << layout.entryBits) - 1).op(O.i32and).set(D.h);
+  b.br(probe);
+  b.end(); // probe
+  b.end(); // out
+  b.get(D.total).op(0x0f);
+  b.end(); // again
+  b.i32(0);
+
+  const locals: number[] = [];
+  uleb(locals, 2); uleb(locals, 3); locals.push(I64); uleb(locals, 5); locals.push(I32); // pv va ro64; total t h key k
+  const fn: number[] = [];
+  uleb(fn, locals.length + b.code.length + 1);
+  fn.push(...locals, ...b.code, 0x0b);
+  const code: number[] = [];
+  uleb(code, 1); code.push(...fn);
+  section(out, 10, code);
+  return new Uint8Array(out);
 }
 
 const TWO32 = 4294967296;
 
+/** What the back end counts (added to the translator's statistics). */
+export interface WasmCounters {
+  /** Instructions executed in translated code. */
+  executed: number;
+}
+
+/** One compiled region: its index in the shared table and the function the hart's dispatcher calls. */
+export interface WasmRegion {
+  index: number;
+  fn: RegionFn;
+}
+
 /**
- * Compiles `blocks` of page `dp` into a region function. The returned
- * function has the JavaScript back end's signature, so the dispatcher does
- * not know which back end made it.
+ * The WebAssembly back end of one machine: compiles batches of regions into
+ * modules whose functions go into one shared function table, and enters them
+ * through the chaining dispatcher.
  */
-export function compileWasmRegion(blocks: Block[], dp: DecodedPage, env: WasmEnv, current: { hart: Hart | undefined; pageVa: number }): RegionFn {
-  const gen = new WasmGen(blocks, env.layout);
-  const bytes = assemble(gen.generate(), gen.i64Locals, gen.i32Locals);
-  const G = dp.gen;
-  const scratch = env.scratch;
-  const ram = env.ram;
-  const hart = (): Hart => current.hart as Hart;
-  const at = (off: number): void => { hart().pc = current.pageVa + off; };
-  const imports = {
-    h: {
-      mem: env.layout.memory,
-      ld: (lo: number, hi: number, size: number, off: number): number => {
-        const h = hart();
-        at(off);
-        if (!h.loadSlow(lo, hi, size)) return 0;
-        scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
-        return h.interruptCheck ? 2 : 1;
-      },
-      st: (lo: number, hi: number, size: number, vl: number, vh: number, off: number): number => {
-        const h = hart();
-        at(off);
-        if (!h.storeSlow(lo, hi, size, vl, vh)) return 0;
-        return h.interruptCheck || dp.gen !== G ? 2 : 1;
-      },
-      cw: (o: number, size: number): number => {
-        ram.noteWrite(o, size);
-        return dp.gen !== G ? 1 : 0;
-      },
-      fp: (raw: number, off: number): number => {
-        const h = hart();
-        if ((h.csr.mstatus & Mstatus.FS) === 0 || !h.fpu.execute(raw)) { at(off); h.illegal(raw); return 0; }
-        h.csr.mstatus |= Mstatus.FS;
-        return 1;
-      },
-      fls: (op: number, reg: number, lo: number, hi: number, off: number): number => {
-        const h = hart();
-        at(off);
-        if ((h.csr.mstatus & Mstatus.FS) === 0) { h.illegalAtPc(); return 0; }
-        const fr = h.fpu.i32;
-        if (op === Op.FLW || op === Op.FLD) {
-          const size = op === Op.FLD ? 8 : 4;
+export class WasmBackend {
+  private readonly table = new WebAssembly.Table({ element: 'anyfunc', initial: 256 });
+  private readonly imports: WebAssembly.Imports;
+  private readonly run: (...args: number[]) => number;
+  /** The next free table index (indices are handed out in order; see {@link reset}). */
+  private next = 0;
+
+  /**
+   * `current.hart` is the hart running translated code (the helpers act on
+   * it); `epoch.value` changes whenever translations are dropped.
+   */
+  constructor(private readonly env: WasmEnv, private readonly current: { hart: Hart | undefined },
+    epoch: { value: number }, private readonly counters: WasmCounters) {
+    const scratch = env.scratch;
+    const ram = env.ram;
+    const hart = (): Hart => current.hart as Hart;
+    // The pc of the instruction at page offset `off` of the region running now.
+    const at = (off: number): void => { hart().pc = scratch[S_PV + 1] * TWO32 + (scratch[S_PV] >>> 0) + off; };
+    this.imports = {
+      h: {
+        mem: env.layout.memory,
+        ld: (lo: number, hi: number, size: number, off: number): number => {
+          const h = hart();
+          const e = epoch.value;
+          at(off);
           if (!h.loadSlow(lo, hi, size)) return 0;
-          fr[2 * reg] = r64.lo; fr[2 * reg + 1] = size === 8 ? r64.hi : -1;
-        } else if (!h.storeSlow(lo, hi, op === Op.FSD ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return 0;
-        h.csr.mstatus |= Mstatus.FS;
-        return h.interruptCheck || dp.gen !== G ? 2 : 1;
+          scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
+          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+        },
+        st: (lo: number, hi: number, size: number, vl: number, vh: number, off: number): number => {
+          const h = hart();
+          const e = epoch.value;
+          at(off);
+          if (!h.storeSlow(lo, hi, size, vl, vh)) return 0;
+          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+        },
+        cw: (o: number, size: number): number => {
+          const e = epoch.value;
+          ram.noteWrite(o, size);
+          return epoch.value !== e ? 1 : 0;
+        },
+        fp: (raw: number, off: number): number => {
+          const h = hart();
+          if ((h.csr.mstatus & Mstatus.FS) === 0 || !h.fpu.execute(raw)) { at(off); h.illegal(raw); return 0; }
+          h.csr.mstatus |= Mstatus.FS;
+          return 1;
+        },
+        fls: (op: number, reg: number, lo: number, hi: number, off: number): number => {
+          const h = hart();
+          const e = epoch.value;
+          at(off);
+          if ((h.csr.mstatus & Mstatus.FS) === 0) { h.illegalAtPc(); return 0; }
+          const fr = h.fpu.i32;
+          if (op === Op.FLW || op === Op.FLD) {
+            const size = op === Op.FLD ? 8 : 4;
+            if (!h.loadSlow(lo, hi, size)) return 0;
+            fr[2 * reg] = r64.lo; fr[2 * reg + 1] = size === 8 ? r64.hi : -1;
+          } else if (!h.storeSlow(lo, hi, op === Op.FSD ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return 0;
+          h.csr.mstatus |= Mstatus.FS;
+          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+        },
+        amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, off: number): number => {
+          const h = hart();
+          const e = epoch.value;
+          at(off);
+          if (!h.atomic(op, rd, rs1, rs2, imm)) return 0;
+          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+        },
+        mulh: (op: number, al: number, ah: number, bl: number, bh: number): void => {
+          if (op === Op.MULH) mulh64(al, ah, bl, bh); else if (op === Op.MULHSU) mulhsu64(al, ah, bl, bh); else mulhu64(al, ah, bl, bh);
+          scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
+        },
       },
-      amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, off: number): number => {
-        const h = hart();
-        at(off);
-        if (!h.atomic(op, rd, rs1, rs2, imm)) return 0;
-        return dp.gen !== G ? 2 : 1;
-      },
-      mulh: (op: number, al: number, ah: number, bl: number, bh: number): void => {
-        if (op === Op.MULH) mulh64(al, ah, bl, bh); else if (op === Op.MULHSU) mulhsu64(al, ah, bl, bh); else mulhu64(al, ah, bl, bh);
-        scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
-      },
-    },
-  };
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
-  const run = instance.exports.run as (...args: number[]) => number;
-  return (hIn, p, lim) => {
-    const h = hIn as Hart;
-    const mmu = h.mmu;
-    const pageVa = h.pc - p;
-    current.hart = h;
-    current.pageVa = pageVa;
-    const pvHi = Math.floor(pageVa / TWO32);
-    const n = run(p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
-      h.xl.byteOffset, h.xh.byteOffset, mmu.tag.byteOffset, mmu.ramOffset.byteOffset);
-    if (scratch[S_KIND] === EXIT_PC) h.pc = scratch[S_PCLO + 1] * TWO32 + (scratch[S_PCLO] >>> 0);
-    mmu.hits += scratch[S_HITS];
-    return n;
-  };
+    };
+    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(assembleDispatcher(env.layout)),
+      { h: { mem: env.layout.memory, tbl: this.table } });
+    this.run = dispatcher.exports.run as (...args: number[]) => number;
+  }
+
+  /** Table slots handed out so far. */
+  get tableUsed(): number {
+    return this.next;
+  }
+
+  /** Chained transfers so far (region to region inside the dispatcher). */
+  get chains(): number {
+    return this.env.scratch[S_CHAINS];
+  }
+
+  /** Compiles `regions` (each the blocks of one page, at RAM offset `ramOffset`) into one module; returns them in order. */
+  compile(regions: Array<{ blocks: Block[]; ramOffset: number }>): WasmRegion[] {
+    const code: RegionCode[] = regions.map(({ blocks }) => {
+      const gen = new WasmGen(blocks, this.env.layout);
+      return { body: gen.generate(), i64Locals: gen.i64Locals, i32Locals: gen.i32Locals };
+    });
+    const base = this.next;
+    const need = base + regions.length;
+    if (need > this.table.length) this.table.grow(Math.max(need - this.table.length, this.table.length));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleBatch(code)), this.imports);
+    for (let k = 0; k < regions.length; k++) this.table.set(base + k, instance.exports[`r${k}`]);
+    this.next = need;
+    return regions.map((r, k) => ({ index: base + k, fn: this.entry(base + k, r.ramOffset) }));
+  }
+
+  /** Lets the region at table index `index` go (its module is collected once none of its regions is left). */
+  release(index: number): void {
+    this.table.set(index, null);
+  }
+
+  /** Releases every region and starts handing out table indices from 0 again. */
+  reset(): void {
+    for (let i = 0; i < this.next; i++) this.table.set(i, null);
+    this.next = 0;
+  }
+
+  /** The function the hart's dispatcher calls to enter the region at table index `index`. */
+  private entry(index: number, ramOffset: number): RegionFn {
+    const scratch = this.env.scratch;
+    const current = this.current;
+    const counters = this.counters;
+    const run = this.run;
+    return (hIn, p, lim) => {
+      const h = hIn as Hart;
+      const mmu = h.mmu;
+      const pageVa = h.pc - p;
+      current.hart = h;
+      const pvHi = Math.floor(pageVa / TWO32);
+      const n = run(index, p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
+        h.xl.byteOffset, h.xh.byteOffset, mmu.tag.byteOffset, mmu.ramOffset.byteOffset, mmu.fetchBase, ramOffset);
+      if (scratch[S_KIND] !== EXIT_SET) h.pc = scratch[S_PCLO + 1] * TWO32 + (scratch[S_PCLO] >>> 0);
+      mmu.hits += scratch[S_HITS];
+      scratch[S_HITS] = 0;
+      counters.executed += n;
+      return n;
+    };
+  }
 }
