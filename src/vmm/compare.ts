@@ -85,6 +85,8 @@ export interface ComparisonRow {
   guestModifications: string;
   /** The smoke commands' output matched the first configuration's. */
   outputMatches: boolean;
+  /** That output (carriage returns dropped). */
+  commandOutput: string;
   exitCode: number | undefined;
 }
 
@@ -178,7 +180,7 @@ export async function runOne(c: Configuration, g: ComparisonGuest, harts: number
       pageWalks: t.pageWalks, walkRefsPerMiss: misses === 0 ? 0 : t.walkMemoryRefs / misses,
       translations: jit?.translations ?? 0, translateMs: jit?.translateMs ?? 0,
       exits: exits.total, exitsByCause: exits.byCause, sbiCalls: m.sbiCalls(), emulated, techniqueCounters: counters,
-      guestModifications: c.guestModifications, outputMatches: true, exitCode,
+      guestModifications: c.guestModifications, outputMatches: true, commandOutput: '', exitCode,
     },
   };
 }
@@ -211,6 +213,7 @@ export async function runComparison(g: ComparisonGuest, configurations = CONFIGU
     if (baseline === undefined) baseline = { seconds: row.totalSeconds, output: text };
     row.relativeTime = row.totalSeconds / baseline.seconds;
     row.outputMatches = text === baseline.output;
+    row.commandOutput = text;
     rows.push(row);
   }
   return rows;

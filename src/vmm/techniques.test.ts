@@ -53,6 +53,19 @@ test('Linux runs the same commands with the same output under none, hw, trap and
   assert.ok(bt.exits < trap.exits / 5, 'bt: far fewer exits than trap');
 });
 
+test('Linux with 2 vCPUs on 1 host hart under hw, trap and bt: both CPUs come up, same command output', { skip, timeout: 900_000 }, async () => {
+  const g = buildLinuxGuest(false);
+  const engine = defaultCpuEngine();
+  const configs: Configuration[] = (['hw', 'trap', 'bt'] as const).map((technique) => ({ name: technique, technique, engine, guestModifications: 'none' }));
+  const rows = await runComparison(g, configs, 2);
+  assert.match(rows[0].commandOutput, /^2$/m, 'grep -c ^processor /proc/cpuinfo says 2');
+  for (const r of rows) {
+    assert.equal(r.exitCode, 0, `${r.configuration} powered off`);
+    assert.ok(r.outputMatches, `${r.configuration}: same command output as hw`);
+    assert.ok((r.techniqueCounters.sbiCalls ?? r.sbiCalls) > 0);
+  }
+});
+
 test('two Linux VMs, one under hw and one under trap, run at once in one VMM, each with its own console and memory', { skip, timeout: 600_000 }, async () => {
   const g = buildLinuxGuest(false);
   const vmm = new Vmm({ memory: 2 * 128 * 1048576 + 64 * 1048576, harts: 2 });
