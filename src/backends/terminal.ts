@@ -13,6 +13,7 @@
  * | Ctrl-A h, ?  | print help                      |
  * | Ctrl-A s     | print the VM's statistics (`stats`) |
  * | Ctrl-A a     | send a literal Ctrl-A           |
+ * | Ctrl-A (key) | an extra action (`keys`), e.g. n: next VM's console |
  * | Ctrl-A Ctrl-A| send a literal Ctrl-A           |
  *
  * Any other key after Ctrl-A is dropped, as in QEMU.
@@ -47,6 +48,8 @@ export interface TerminalOptions {
   restoreOnExit?: boolean;
   /** The text Ctrl-A s prints: the running VM's statistics. */
   stats?: () => string;
+  /** Extra Ctrl-A actions, by key (a lower-case letter), with their help text. */
+  keys?: Record<string, { help: string; run: () => void }>;
 }
 
 const CTRL_A = 0x01;
@@ -62,6 +65,7 @@ export class TerminalBackend implements CharBackend {
   private readonly hookedExit: boolean;
   private escaping = false;
   private readonly stats: (() => string) | undefined;
+  private readonly keys: Record<string, { help: string; run: () => void }>;
   private closed = false;
   private readonly restoreOnExit = (): void => this.restoreMode();
   private readonly onData = (chunk: Buffer | string): void => {
@@ -79,6 +83,7 @@ export class TerminalBackend implements CharBackend {
     if (this.madeRaw) input.setRawMode?.(true);
     this.hookedExit = options.restoreOnExit ?? true;
     this.stats = options.stats;
+    this.keys = options.keys ?? {};
     if (this.hookedExit) process.on('exit', this.restoreOnExit);
     input.on('data', this.onData);
     input.resume();
@@ -105,6 +110,7 @@ export class TerminalBackend implements CharBackend {
     // \r\n: the terminal is raw, so a bare \n would not return the carriage.
     this.output.write(
       `\r\n${e} h    print this help\r\n${e} x    exit tsvisor\r\n${e} s    print the VM's statistics\r\n` +
+      Object.entries(this.keys).map(([k, a]) => `${e} ${k}    ${a.help}\r\n`).join('') +
       `${e} a    send ${e}\r\n${e} ${e}  send ${e}\r\n`,
     );
   }
@@ -136,6 +142,10 @@ export class TerminalBackend implements CharBackend {
         this.output.write('\r\n' + this.stats().replace(/\r?\n/g, '\r\n'));
       }
       else if (b === esc || b === 0x61 /* a */) out.push(esc);
+      else if (this.keys[String.fromCharCode(b).toLowerCase()] !== undefined) {
+        this.flush(out);
+        this.keys[String.fromCharCode(b).toLowerCase()].run();
+      }
       // Anything else after the escape key is dropped, as QEMU's mux does.
     }
     this.flush(out);

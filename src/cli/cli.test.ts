@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../guests/guest-programs.js';
+import { buildGuestPrograms, haveCrossCompiler, repoRoot } from '../guests/guest-programs.js';
 import { parseMemorySize, UsageError } from './options.js';
 
 const main = join(repoRoot(), 'dist/src/cli/main.js');
@@ -57,9 +57,26 @@ test('invalid flag values are one line and exit 2', () => {
   assertOneLineError(run(['run', '--console', 'tcp:1']), 2, /invalid --console value/);
   assertOneLineError(run(['run', '--console', 'null', '--virtio-console', 'tcp:1']), 2, /invalid --virtio-console value/);
   assertOneLineError(run(['run', '--virtio-console', 'stdio']), 2, /cannot both be stdio/);
+  assertOneLineError(run(['run', '--virt', 'kvm']), 2, /invalid --virt value 'kvm'/);
+  assertOneLineError(run(['run', '--virt', 'hw']), 2, /needs a --kernel/);
+  assertOneLineError(run(['run', '--virt', 'hw', '--bios', 'x.bin', '--kernel', 'k']), 2, /the VMM plays the firmware/);
+  assertOneLineError(run(['run', '--virt', 'hw,none', '--kernel', 'k']), 2, /cannot be one of several VMs/);
+  assertOneLineError(run(['run', '--pin', '0']), 2, /give --virt/);
+  assertOneLineError(run(['run', '--virt', 'trap', '--kernel', 'k', '--pin', '0,5', '--smp', '2']), 2, /invalid --pin entry '5'/);
   const r = run(['run', '--no-such-flag']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option/);
+});
+
+test('several VMs with different techniques from one command: each console line carries its VM', { skip: haveCrossCompiler() ? false : 'no riscv64-unknown-elf-gcc' }, () => {
+  const hostile = buildGuestPrograms().vmm.find((p) => p.name === 'hostile')!.elf;
+  const r = run(['run', '--virt', 'hw,trap,bt', '-m', '32M', '--kernel', hostile]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const vm of ['vm0 (hw)', 'vm1 (trap)', 'vm2 (bt)']) {
+    assert.match(r.stdout, new RegExp(`^\\[${vm.replace(/[()]/g, '\\$&')}\\] hostile: done$`, 'm'));
+    assert.doesNotMatch(r.stdout, new RegExp(`^\\[${vm.replace(/[()]/g, '\\$&')}\\] .*FAIL`, 'm'));
+  }
+  assert.equal((r.stderr.match(/^tsvisor: vm\d under /gm) ?? []).length, 3, 'a summary per VM');
 });
 
 test('memory sizes parse like QEMU -m', () => {

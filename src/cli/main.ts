@@ -12,11 +12,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { VirtMachine, DEFAULT_BIOS, CPU_ENGINES } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
 import { UsageError, parseMemorySize, parseIntegerIn, parseChoice, parseDrive } from './options.js';
-import { openConsole } from './console.js';
+import { isTerminal, openConsole } from './console.js';
+import { ConsoleMux } from '../backends/console-mux.js';
 import { formatStats, formatSummary, formatVmStats, formatVmSummary } from './stats.js';
 import { Vmm } from '../vmm/vmm.js';
 import type { Vm } from '../vmm/vm.js';
-import { TECHNIQUES } from '../vmm/techniques/technique.js';
+import { TECHNIQUES, type TechniqueName } from '../vmm/techniques/technique.js';
 import { CONFIGURATIONS, formatComparison, runComparison } from '../vmm/compare.js';
 import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
 import type { NetBackend } from '../backends/net-backend.js';
@@ -92,7 +93,9 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
   const mmu = parseChoice(flags.mmu, '--mmu value', ['sv39', 'sv48'] as const);
   const cpu = flags.cpu === undefined ? undefined : parseChoice(flags.cpu, '--cpu value', CPU_ENGINES);
-  const virt = parseChoice(flags.virt ?? 'none', '--virt value', ['none', ...TECHNIQUES] as const);
+  const virts = (flags.virt ?? 'none').split(',').map((v) => parseChoice(v.trim(), '--virt value', ['none', ...TECHNIQUES] as const));
+  const virt = virts[0];
+  if (virts.length > 1 && virts.includes('none')) throw new UsageError("--virt none runs one guest on the bare machine: it cannot be one of several VMs");
   if (virt === 'none' && (flags.pin !== undefined || flags.hostHarts !== undefined)) {
     throw new UsageError('--pin and --host-harts schedule vCPUs of the VMM: give --virt hw, trap or bt');
   }
@@ -111,12 +114,17 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const startedAt = performance.now();
   const stats = (): string => (quit.target === undefined ? 'tsvisor: the VM is not running yet\n'
     : quit.target.stats((performance.now() - startedAt) / 1000));
-  const console = openConsole(flags.console, () => quit.target?.powerOff(0), '--console', stats);
+  // Several VMs share the console through a multiplexer: Ctrl-A n moves the focus on a terminal.
+  const mux: { it?: ConsoleMux } = {};
+  const keys = virts.length > 1 ? { n: { help: "switch to the next VM's console", run: () => mux.it?.next() } } : undefined;
+  const hostConsole = openConsole(flags.console, () => quit.target?.powerOff(0), '--console', stats, keys);
+  if (virts.length > 1) mux.it = new ConsoleMux(hostConsole, virts.map((v, i) => `vm${i} (${v})`), !isTerminal(flags.console));
+  const console = mux.it?.port(0) ?? hostConsole;
   let virtioConsole: CharBackend | undefined;
   try {
     virtioConsole = flags.virtioConsole === undefined ? undefined : openConsole(flags.virtioConsole, () => quit.target?.powerOff(0), '--virtio-console');
   } catch (e) {
-    console.close();
+    hostConsole.close();
     throw e;
   }
   const nics: Array<{ backend: NetBackend }> = [];
@@ -132,23 +140,29 @@ async function runMachine(flags: RunFlags): Promise<number> {
         stats: (seconds) => formatStats(m, seconds), summary: (seconds) => formatSummary(m, seconds),
       };
     } else {
-      // Host memory: the guest's RAM and room for the VMM's page tables.
-      const vmm = new Vmm({ memory: memory + 64 * 1048576, harts: hostHarts, cpu });
-      let vm: Vm;
+      // Host memory: the guests' RAM and room for the VMM's page tables.
+      const vmm = new Vmm({ memory: virts.length * (memory + 64 * 1048576), harts: hostHarts, cpu });
+      const vms: Vm[] = [];
       try {
-        vm = vmm.createVm({ memory, vcpus: harts, kernel: flags.kernel!, initrd: flags.initrd, append: flags.append, mmu, pin, ...devices }, virt);
+        for (const [i, v] of virts.entries()) {
+          // Disks, NICs and the virtio console belong to the first VM; the others get their console and an RNG.
+          const own = i === 0 ? devices : { console: mux.it!.port(i), rng: flags.rng };
+          vms.push(vmm.createVm({ memory, vcpus: harts, kernel: flags.kernel!, initrd: flags.initrd, append: flags.append, mmu, pin, ...own }, v as TechniqueName));
+        }
       } catch (e) {
         vmm.close();
         throw e;
       }
       target = {
-        run: async () => { await vmm.run(); return vm.exitCode ?? 0; }, powerOff: (code) => vmm.powerOff(code), close: () => vmm.close(),
-        get internalError() { return vm.internalError; },
-        stats: (seconds) => formatVmStats(vmm, vm, seconds), summary: (seconds) => formatVmSummary(vmm, vm, seconds),
+        run: async () => { await vmm.run(); return vms.map((vm) => vm.exitCode ?? 0).find((c) => c !== 0) ?? 0; },
+        powerOff: (code) => vmm.powerOff(code), close: () => vmm.close(),
+        get internalError() { return vms.map((vm) => vm.internalError).filter((e) => e !== undefined).join('\n') || undefined; },
+        stats: (seconds) => vms.map((vm) => formatVmStats(vmm, vm, seconds)).join(''),
+        summary: (seconds) => vms.map((vm) => formatVmSummary(vmm, vm, seconds)).join(''),
       };
     }
   } catch (e) {
-    console.close();
+    hostConsole.close();
     virtioConsole?.close();
     for (const n of nics) n.backend.close();
     throw e;
@@ -157,7 +171,8 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const t0 = performance.now();
   const code = await target.run();
   const seconds = (performance.now() - t0) / 1000;
-  console.close();
+  mux.it?.close();
+  hostConsole.close();
   virtioConsole?.close();
   target.close();
   if (target.internalError !== undefined) process.stderr.write(`\ntsvisor: internal error, the VM was stopped: ${target.internalError}\n`);
