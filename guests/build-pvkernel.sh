@@ -3,9 +3,11 @@
 #   pvkernel-native.elf  an S-mode kernel (privileged instructions, SBI)
 #   pvkernel-pv.elf      the same kernel with -DPV: no privileged instruction,
 #                        tsvisor's paravirtual interface (docs/pv-abi.md)
+#   pvcheck.elf          a pv guest that checks the pv technique against the
+#                        ABI (garbage arguments, exact translations, traps)
 #
 # Output: ${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}/pvkernel-<hash>/
-#   pvkernel-native.elf, pvkernel-pv.elf, pvmock.elf (+ .dump disassemblies)
+#   pvkernel-native.elf, pvkernel-pv.elf, pvcheck.elf, pvmock.elf (+ .dump disassemblies)
 # pvmock.elf is a machine-mode stand-in for the VMM's pv side
 # (guests/pvkernel/mock/), to run the pv build as firmware + kernel.
 # <hash> covers the sources, this script and the compiler version; an existing
@@ -42,6 +44,8 @@ src="$here/pvkernel"
 variants=(native pv)
 # trap-<variant>.S is the one source that differs between the builds.
 common_srcs=(start.S kernel.c arch.c console.c user.S)
+# pvcheck: the pv build's trap entry, run_user and TSVI set-up, with its own kmain.
+check_srcs=(start.S arch.c console.c trap-pv.S pvcheck.c)
 
 # ---------------------------------------------------------------- hash
 cc_version="$("$CC" --version | head -n1)"
@@ -65,6 +69,7 @@ if [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
     complete=1
     for v in "${variants[@]}"; do [ -f "$out/pvkernel-$v.elf" ] || complete=0; done
     [ -f "$out/pvmock.elf" ] || complete=0
+    [ -f "$out/pvcheck.elf" ] || complete=0
     if [ "$complete" = 1 ]; then
         log "pvkernel up to date: $out"
         printf '%s\n' "$out"
@@ -103,6 +108,12 @@ for v in "${variants[@]}"; do
     "$OBJDUMP" -d "$tmp/pvkernel-$v.elf" >"$tmp/pvkernel-$v.dump"
 done
 
+log "  CC pvcheck.elf"
+srcs=()
+for f in "${check_srcs[@]}"; do srcs+=("$src/$f"); done
+"$CC" "${cflags[@]}" -DPV "${ldflags[@]}" -T "$src/link.ld" "${srcs[@]}" -lgcc -o "$tmp/pvcheck.elf"
+"$OBJDUMP" -d "$tmp/pvcheck.elf" >"$tmp/pvcheck.dump"
+
 log "  CC pvmock.elf"
 "$CC" "${cflags[@]}" "${ldflags[@]}" -T "$src/mock/link.ld" "$src/mock/pvmock.S" "$src/mock/pvmock.c" -lgcc -o "$tmp/pvmock.elf"
 "$OBJDUMP" -d "$tmp/pvmock.elf" >"$tmp/pvmock.dump"
@@ -118,5 +129,5 @@ if [ -e "$out" ]; then
 fi
 mv -T "$tmp" "$out"
 trap - EXIT
-log "built pvkernel-native.elf, pvkernel-pv.elf and pvmock.elf into $out"
+log "built pvkernel-native.elf, pvkernel-pv.elf, pvcheck.elf and pvmock.elf into $out"
 printf '%s\n' "$out"

@@ -17,7 +17,7 @@ void arch_init(void)
 
 union tsvi_shared_page pv_shared_page ALIGNED(PAGE_SIZE);
 
-struct tsvi_mmu_update pv_mmu_batch[TSVI_MMU_UPDATE_MAX] ALIGNED(16);
+struct tsvi_mmu_update pv_mmu_batch[TSVI_MMU_UPDATE_MAX] ALIGNED(8);
 unsigned pv_mmu_count;
 
 static void tsvi_check(const char *what, struct sbiret r)
@@ -55,8 +55,8 @@ void arch_pte_commit(void)
     asm volatile("" ::: "memory");
     struct sbiret r = tsvi_call(TSVI_MMU_UPDATE, (uint64_t)pv_mmu_batch, pv_mmu_count);
     if (r.error || (unsigned long)r.value != pv_mmu_count)
-        panic("MMU_UPDATE of %u entries (first: pte 0x%lx = 0x%lx): error %ld, applied %ld", pv_mmu_count,
-              pv_mmu_batch[0].pte_gpa, pv_mmu_batch[0].value, r.error, r.value);
+        panic("MMU_UPDATE of %u entries (first: pte 0x%lx = 0x%lx for va 0x%lx): error %ld, applied %ld", pv_mmu_count,
+              pv_mmu_batch[0].pte_gpa, pv_mmu_batch[0].value, pv_mmu_batch[0].va, r.error, r.value);
     pv_mmu_count = 0;
 }
 #endif

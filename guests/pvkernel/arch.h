@@ -13,12 +13,11 @@
  *                          returns masked)
  *   arch_pte_write(p,v,va) store PTE value v at p (a kernel address, which is
  *                          also its physical address); va is the virtual
- *                          address it maps, for the TLB, or ARCH_NO_VA while
- *                          the tables are not live
+ *                          address it maps, or ARCH_NO_VA while the tables
+ *                          are not live (nothing cached to invalidate)
  *   arch_pte_commit()      make all arch_pte_write()s so far visible to
  *                          translation
- *   arch_set_ptbr(satp)    switch page tables
- *   arch_flush_tlb_all()   forget every cached translation
+ *   arch_set_ptbr(satp)    switch to page tables committed before
  *   arch_halt()            stop for good
  */
 #ifndef PVKERNEL_ARCH_H
@@ -69,14 +68,13 @@ static inline void arch_pte_commit(void)
 {
 }
 
+/* The stores to the new tables must be ordered before the walks through
+ * them (priv. spec §4.2.1), and nothing cached for the old satp may stay. */
 static inline void arch_set_ptbr(uint64_t satp)
 {
-    asm volatile("csrw satp, %0" ::"r"(satp) : "memory");
-}
-
-static inline void arch_flush_tlb_all(void)
-{
-    asm volatile("sfence.vma zero, zero" ::: "memory");
+    asm volatile("csrw satp, %0\n\t"
+                 "sfence.vma zero, zero" ::"r"(satp)
+                 : "memory");
 }
 
 static inline NORETURN void arch_halt(void)
@@ -89,6 +87,7 @@ static inline NORETURN void arch_halt(void)
 /* ================================================================ pv */
 #include "tsvi.h"
 #define ARCH_NAME "pv"
+_Static_assert(ARCH_NO_VA == TSVI_NO_VA, "ARCH_NO_VA");
 
 extern union tsvi_shared_page pv_shared_page;
 #define pv_shared (pv_shared_page.s)
@@ -109,63 +108,46 @@ static inline void arch_irq_disable(void)
     asm volatile("" ::: "memory");
 }
 
-/* A store, and a hypercall only when the VMM held an interrupt back. */
+/* A store, and a hypercall only when the VMM held an interrupt back. An
+ * interrupt that arrives between the two is delivered at once (irq_enabled
+ * is 1 by then); one held back before the store is taken in IRQ_ENABLE. */
 static inline void arch_irq_enable(void)
 {
     asm volatile("" ::: "memory");
     *(volatile uint8_t *)&pv_shared.irq_enabled = 1;
+    asm volatile("" ::: "memory");
     if (*(volatile uint8_t *)&pv_shared.irq_pending)
         tsvi_call(TSVI_IRQ_ENABLE, 0, 0);
     asm volatile("" ::: "memory");
 }
 
-/*
- * IDLE with irq_enabled = 0, like wfi with SIE clear: it returns once an
- * interrupt is pending (and held back, so irq_pending is set); unmasking
- * then takes it in IRQ_ENABLE. One asm block, so that an interrupt delivered
- * anywhere in it only clobbers registers declared clobbered: TRAP_RETURN
- * comes back with its own a0, a1, a6 and a7.
- */
+/* IDLE with irq_enabled = 0, like wfi with SIE clear: it returns once an
+ * interrupt is pending (held back, so irq_pending is set); unmasking then
+ * takes it in IRQ_ENABLE. */
 static inline void arch_idle_step(void)
 {
-    asm volatile("li a7, %[eid]\n\t"
-                 "li a6, %[idle]\n\t"
-                 "ecall\n\t"
-                 "li t0, 1\n\t"
-                 "sb t0, %[en](%[sh])\n\t"
-                 "lbu t0, %[pend](%[sh])\n\t"
-                 "beqz t0, 1f\n\t"
-                 "li a7, %[eid]\n\t"
-                 "li a6, %[irqen]\n\t"
-                 "ecall\n"
-                 "1:\tsb zero, %[en](%[sh])"
-                 :
-                 : [sh] "r"(&pv_shared), [eid] "i"(TSVI_EXT), [idle] "i"(TSVI_IDLE), [irqen] "i"(TSVI_IRQ_ENABLE),
-                   [en] "i"(SHARED_IRQ_ENABLED), [pend] "i"(SHARED_IRQ_PENDING)
-                 : "a0", "a1", "a6", "a7", "t0", "memory");
+    tsvi_call(TSVI_IDLE, 0, 0);
+    arch_irq_enable();
+    arch_irq_disable();
 }
 
 /* Queued; MMU_UPDATE applies a batch in one exit, and no fence is needed. */
 static inline void arch_pte_write(volatile uint64_t *pte, uint64_t value, uint64_t va)
 {
-    (void)va;
     if (pv_mmu_count == TSVI_MMU_UPDATE_MAX)
         arch_pte_commit();
-    pv_mmu_batch[pv_mmu_count].pte_gpa = (uint64_t)pte;
-    pv_mmu_batch[pv_mmu_count].value = value;
-    pv_mmu_count++;
+    struct tsvi_mmu_update *u = &pv_mmu_batch[pv_mmu_count++];
+    u->pte_gpa = (uint64_t)pte;
+    u->value = value;
+    u->va = va; /* ARCH_NO_VA is TSVI_NO_VA: -1, "unknown" */
 }
 
+/* No flush: MMU_UPDATE keeps every address space exact. */
 static inline void arch_set_ptbr(uint64_t satp)
 {
     struct sbiret r = tsvi_call(TSVI_SET_PTBR, satp, 0);
     if (r.error)
         panic("SET_PTBR(0x%lx) failed: error %ld", satp, r.error);
-}
-
-static inline void arch_flush_tlb_all(void)
-{
-    tsvi_call(TSVI_FLUSH_TLB, ~0UL, 0);
 }
 
 static inline NORETURN void arch_halt(void)

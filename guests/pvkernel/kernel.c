@@ -79,7 +79,6 @@ static void vm_init(void)
     arch_pte_commit();
 
     arch_set_ptbr(SATP_SV39 | (uint64_t)root_pt >> 12);
-    arch_flush_tlb_all();
 }
 
 /* ---------------------------------------------------------------- checksums */
@@ -150,17 +149,17 @@ static NORETURN void unexpected_trap(const struct trap_frame *f)
 
 static void syscall(struct trap_frame *f)
 {
-    uint64_t *a2 = &f->regs[12], a3 = f->regs[13], nr = f->regs[17];
+    uint64_t *a0 = &f->regs[10], a1 = f->regs[11], nr = f->regs[17];
     f->epc += 4;
     switch (nr) {
     case SYS_GETPID:
-        *a2 = TASK_PID;
+        *a0 = TASK_PID;
         break;
     case SYS_ADD:
-        *a2 += a3;
+        *a0 += a1;
         break;
     case SYS_EXIT:
-        kernel_resume(*a2);
+        kernel_resume(*a0);
     default:
         panic("unknown system call %lu at 0x%lx", nr, f->epc - 4);
     }

@@ -25,15 +25,15 @@
 #define FRAME_TVAL 264        /* as stval */
 #define FRAME_EPC 272         /* as sepc: where to resume */
 #define FRAME_FROM_KERNEL 280 /* 1: trap came from (and returns to) kernel mode */
-#define FRAME_SIZE 288        /* a multiple of 16 (the stack alignment) */
+#define FRAME_IRQ_PREV 288    /* interrupts were enabled at the trap (sstatus.SPIE; pv: irq_prev) */
+#define FRAME_SIZE 304        /* a multiple of 16 (the stack alignment) */
 
 /* ---------------------------------------------------------------- user ABI
- * The user task's system calls: number in a7, arguments in a2 and a3, result
- * in a2. a0, a1, a6 and a7 are not preserved across a trap: pv's TRAP_RETURN
- * hypercall takes its own arguments (pc, mode, FID, EID) in them. */
+ * The user task's system calls, as Linux's: number in a7, arguments in a0 and
+ * a1, result in a0; every other register is preserved, across any trap. */
 #define SYS_GETPID 1
 #define SYS_ADD 2
-#define SYS_EXIT 3 /* a2 = the value run_user() returns in the kernel */
+#define SYS_EXIT 3 /* a0 = the value run_user() returns in the kernel */
 #define TASK_PID 7
 
 /* ---------------------------------------------------------------- memory
@@ -89,8 +89,7 @@
     sd s11, 104(t0)
 .endm
 
-/* The user task starts with zeroes but for its arguments (a2..a4), sp and
- * the registers that carry the mode switch. */
+/* The user task starts with zeroes but for its arguments (a0..a2) and sp. */
 .macro clear_user_regs
     li ra, 0
     li gp, 0
@@ -100,6 +99,8 @@
     li t2, 0
     li s0, 0
     li s1, 0
+    li a3, 0
+    li a4, 0
     li a5, 0
     li a6, 0
     li a7, 0
@@ -132,15 +133,18 @@ struct trap_frame {
     uint64_t tval;
     uint64_t epc;
     uint64_t from_kernel;
+    uint64_t irq_prev;
+    uint64_t pad;
 };
 _Static_assert(sizeof(struct trap_frame) == FRAME_SIZE, "FRAME_SIZE");
+_Static_assert(offsetof(struct trap_frame, irq_prev) == FRAME_IRQ_PREV, "FRAME_IRQ_PREV");
 _Static_assert(offsetof(struct trap_frame, cause) == FRAME_CAUSE, "FRAME_CAUSE");
 _Static_assert(offsetof(struct trap_frame, from_kernel) == FRAME_FROM_KERNEL, "FRAME_FROM_KERNEL");
 
 /* trap-*.S */
 /** Runs the user task from user virtual address `entry` with sp = `usp` and
- *  a2..a4 = the arguments, until it makes the SYS_EXIT call; returns its a2. */
-uint64_t run_user(uint64_t entry, uint64_t usp, uint64_t a2, uint64_t a3, uint64_t a4);
+ *  a0..a2 = the arguments, until it makes the SYS_EXIT call; returns its a0. */
+uint64_t run_user(uint64_t entry, uint64_t usp, uint64_t arg0, uint64_t arg1, uint64_t arg2);
 /** Trap entry: the address given to stvec (native) or SET_TRAP_VECTOR (pv). */
 void trap_entry(void);
 /* start.S */

@@ -26,9 +26,10 @@ struct sbiret {
 };
 
 /*
- * a0, a1, a6 and a7 are all outputs: besides the SBI result in a0/a1, under
- * pv an interrupt may be delivered during the call (IRQ_ENABLE, IDLE), and
- * the trap handler's TRAP_RETURN comes back with its own a0/a1/a6/a7.
+ * Only a0 and a1 change (SBI v2.0 §3). Under pv this holds for IRQ_ENABLE and
+ * IDLE too, which may deliver an interrupt at the instruction after the
+ * ecall: the trap saves a0, a1, a6 and a7 in the shared page and TRAP_RETURN
+ * reloads them (docs/pv-abi.md).
  */
 static inline struct sbiret sbi_call(uint64_t ext, uint64_t fid, uint64_t arg0, uint64_t arg1, uint64_t arg2)
 {
@@ -37,7 +38,7 @@ static inline struct sbiret sbi_call(uint64_t ext, uint64_t fid, uint64_t arg0, 
     register uint64_t a2 asm("a2") = arg2;
     register uint64_t a6 asm("a6") = fid;
     register uint64_t a7 asm("a7") = ext;
-    asm volatile("ecall" : "+r"(a0), "+r"(a1), "+r"(a6), "+r"(a7) : "r"(a2) : "memory");
+    asm volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a2), "r"(a6), "r"(a7) : "memory");
     return (struct sbiret){ (long)a0, (long)a1 };
 }
 

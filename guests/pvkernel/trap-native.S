@@ -56,9 +56,12 @@ trap_entry:
     csrr t0, sepc
     sd t0, FRAME_EPC(sp)
     csrr t0, sstatus
-    srli t0, t0, 8              /* SPP */
-    andi t0, t0, 1
-    sd t0, FRAME_FROM_KERNEL(sp)
+    srli t1, t0, 8              /* SPP */
+    andi t1, t1, 1
+    sd t1, FRAME_FROM_KERNEL(sp)
+    srli t1, t0, 5              /* SPIE */
+    andi t1, t1, 1
+    sd t1, FRAME_IRQ_PREV(sp)
     mv a0, sp
     call trap_handler
 
@@ -101,7 +104,8 @@ trap_entry:
     ld sp, 2*8(sp)
     sret
 
-/* uint64_t run_user(entry, usp, a2, a3, a4): sret into user mode. */
+/* uint64_t run_user(entry, usp, arg0, arg1, arg2): sret into user mode,
+ * with a0..a2 = arg0..arg2. */
     .globl run_user
 run_user:
     save_kernel_ctx
@@ -111,7 +115,8 @@ run_user:
     la t0, __trap_stack_top
     csrw sscratch, t0
     mv sp, a1
-    li a0, 0
-    li a1, 0
+    mv a0, a2
+    mv a1, a3
+    mv a2, a4
     clear_user_regs
     sret

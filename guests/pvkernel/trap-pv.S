@@ -6,9 +6,12 @@
  *
  * The VMM enters here in kernel mode with every register as it was at the
  * trap except sp, which it loads with shared.kernel_sp for traps from user
- * mode (the interrupted sp is in shared.sp). TRAP_RETURN takes pc and mode
- * in a0/a1 (and FID/EID in a6/a7), so those four registers cannot be
- * restored: the code this returns to must not need them (see kernel.h).
+ * mode (the interrupted sp is in shared.sp), and with irq_enabled = 0.
+ * TRAP_RETURN resumes at shared.epc in the mode shared.from_kernel says, with
+ * a0, a1, a6 and a7 reloaded from the shared page and irq_enabled from
+ * irq_prev: the exit path puts the frame's values there, so every register
+ * of the interrupted code comes back (and a handler's change to the frame,
+ * such as a system call's result in a0, is what it sees).
  */
 #include "kernel.h"
 #include "tsvi.h"
@@ -60,11 +63,29 @@ trap_entry:
     sd t1, FRAME_EPC(sp)
     ld t1, SHARED_FROM_KERNEL(t0)
     sd t1, FRAME_FROM_KERNEL(sp)
+    lbu t1, SHARED_IRQ_PREV(t0)
+    sd t1, FRAME_IRQ_PREV(sp)
     mv a0, sp
     call trap_handler
 
-    ld a0, FRAME_EPC(sp)            /* TRAP_RETURN: pc */
-    ld a1, FRAME_FROM_KERNEL(sp)    /* TRAP_RETURN: 1 = kernel mode, 0 = user */
+    /* The resume state goes to the shared page only now: irq_enabled is
+     * still 0 (the handler never unmasks), so no trap overwrites it before
+     * the TRAP_RETURN. */
+    la t0, pv_shared_page
+    ld t1, FRAME_EPC(sp)
+    sd t1, SHARED_EPC(t0)
+    ld t1, FRAME_FROM_KERNEL(sp)
+    sd t1, SHARED_FROM_KERNEL(t0)
+    ld t1, FRAME_IRQ_PREV(sp)
+    sb t1, SHARED_IRQ_PREV(t0)
+    ld t1, 10*8(sp)
+    sd t1, SHARED_A0(t0)
+    ld t1, 11*8(sp)
+    sd t1, SHARED_A1(t0)
+    ld t1, 16*8(sp)
+    sd t1, SHARED_A6(t0)
+    ld t1, 17*8(sp)
+    sd t1, SHARED_A7(t0)
     ld x1, 1*8(sp)
     ld x3, 3*8(sp)
     ld x4, 4*8(sp)
@@ -97,12 +118,22 @@ trap_entry:
     ecall
     j trap_return_failed            /* TRAP_RETURN returns only on an error */
 
-/* uint64_t run_user(entry, usp, a2, a3, a4): TRAP_RETURN into user mode. */
+/* uint64_t run_user(entry, usp, arg0, arg1, arg2): TRAP_RETURN into user
+ * mode, with a0..a2 = arg0..arg2 and interrupts as the kernel has them
+ * (masked) once it is back. */
     .globl run_user
 run_user:
     save_kernel_ctx
+    la t0, pv_shared_page
+    sd a0, SHARED_EPC(t0)
+    sd zero, SHARED_FROM_KERNEL(t0)
+    sb zero, SHARED_IRQ_PREV(t0)
+    sd a2, SHARED_A0(t0)
+    sd a3, SHARED_A1(t0)
+    sd zero, SHARED_A6(t0)
+    sd zero, SHARED_A7(t0)
     mv sp, a1
-    li a1, 0                        /* TRAP_RETURN: a0 = entry, user mode */
+    mv a2, a4
     clear_user_regs
     li a6, TSVI_TRAP_RETURN
     li a7, TSVI_EXT

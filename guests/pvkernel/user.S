@@ -1,15 +1,15 @@
 /*
  * pvkernel: the user task. Position-independent code in its own pages,
  * mapped at USER_TEXT_VA (user, read + execute) and run by run_user().
- *
- * Nothing live is kept in a0, a1, a6 or a7 across an instruction that can
- * trap (ecall, or a load/store that page-faults): under pv those registers
- * come back from the kernel holding TRAP_RETURN's arguments (kernel.h).
+ * System calls as kernel.h says: number in a7, arguments and result in a0/a1.
  * Checksums fold values with acc = rotl(acc, 7) ^ value, as kernel.c does.
  *
- * Each routine also loads canaries into the registers it does not use, and
- * folds them into its result at the end: a kernel (or VMM) that loses one of
- * them across any of the traps changes the checksum.
+ * Every register must survive every trap. The routines keep live values in
+ * a0, a1, a6 and a7 across the traps they take (system calls, page faults):
+ * the registers pv's hypercalls use, which TRAP_RETURN reloads from the
+ * shared page. They also load canaries into the registers they do not use,
+ * and fold them into their result at the end: a kernel (or VMM) that loses
+ * one of them across any of the traps changes the checksum.
  */
 #include "kernel.h"
 
@@ -44,64 +44,63 @@
     .section .user.text, "ax"
     .balign 4
 
-/* a2 = number of calls. Call i (from 0) is getpid() for even i, else
+/* a0 = number of calls. Call i (from 0) is getpid() for even i, else
  * add(i, acc); each result is folded into acc. Exits with acc after the
- * canaries are folded in. */
+ * canaries are folded in. The calls left are counted in a6. */
     .globl user_syscalls
 user_syscalls:
-    mv s0, a2               /* calls left */
+    mv a6, a0               /* calls left */
     li s1, 0                /* i */
     li s2, 0                /* acc */
     set_canaries
-1:  beqz s0, 4f
+1:  beqz a6, 4f
     andi t0, s1, 1
     bnez t0, 2f
     li a7, SYS_GETPID
     ecall
     j 3f
-2:  mv a2, s1
-    mv a3, s2
+2:  mv a0, s1
+    mv a1, s2
     li a7, SYS_ADD
     ecall
 3:  slli t0, s2, 7
     srli t1, s2, 57
     or s2, t0, t1
-    xor s2, s2, a2
+    xor s2, s2, a0
     addi s1, s1, 1
-    addi s0, s0, -1
+    addi a6, a6, -1
     j 1b
 4:  fold_canaries s2
-    mv a2, s2
+    mv a0, s2
 5:  li a7, SYS_EXIT
     ecall
     j 5b
 
-/* a2 = base address, a3 = pages, a4 = seed. Writes seed + i * GOLDEN to
+/* a0 = base address, a1 = pages, a2 = seed. Writes seed + i * GOLDEN to
  * the doubleword at offset 8 * i of page i, then reads every page back in a
  * second pass, folding the values into acc. Exits with acc after the
- * canaries are folded in. */
+ * canaries are folded in. The base, the page count, GOLDEN and the page
+ * size stay in a0, a1, a6 and a7 across the page faults. */
     .globl user_touch
 user_touch:
-    mv s0, a2               /* base */
-    mv s1, a3               /* pages */
-    mv s5, a4               /* value */
-    li s3, 0x9e3779b97f4a7c15
-    li s8, PAGE_SIZE
+    mv s5, a2               /* value */
+    li a6, 0x9e3779b97f4a7c15
+    li a7, PAGE_SIZE
     li s4, 0                /* i */
     set_canaries
-    mv s6, s0               /* page i */
-1:  beq s4, s1, 2f
+    mv s6, a0               /* page i */
+1:  beq s4, a1, 2f
     slli t0, s4, 3
     add t0, t0, s6
     sd s5, 0(t0)
-    add s5, s5, s3
-    add s6, s6, s8
+    add s5, s5, a6
+    add s6, s6, a7
     addi s4, s4, 1
     j 1b
 2:  li s4, 0
-    mv s6, s0
+    mv s6, a0
     li s7, 0                /* acc */
-3:  beq s4, s1, 4f
+3:  beq s4, a1, 4f
     slli t0, s4, 3
     add t0, t0, s6
     ld t2, 0(t0)
@@ -109,11 +108,11 @@ user_touch:
     srli t1, s7, 57
     or s7, t0, t1
     xor s7, s7, t2
-    add s6, s6, s8
+    add s6, s6, a7
     addi s4, s4, 1
     j 3b
 4:  fold_canaries s7
-    mv a2, s7
+    mv a0, s7
 5:  li a7, SYS_EXIT
     ecall
     j 5b

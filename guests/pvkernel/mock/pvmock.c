@@ -1,8 +1,8 @@
 /*
  * pvmock: a minimal machine-mode implementation of tsvisor's paravirtual
  * interface (docs/pv-abi.md), so that the pv build of pvkernel can be run
- * and checked on any RISC-V machine (QEMU, tsvisor's bare board) before the
- * VMM's own `pv` technique exists. It is a test harness, not a VMM: the
+ * and checked on any RISC-V machine (QEMU, tsvisor's bare board), apart
+ * from tsvisor's own `pv` technique. It is a test harness, not a VMM: the
  * guest kernel runs in S-mode and its user task in U-mode, translation uses
  * the guest's page tables directly (no shadowing), and only one hart runs.
  *
@@ -12,13 +12,13 @@
  * stops the run; the SBI calls and TSVI hypercalls are carried out as
  * pv-abi.md describes them, with traps delivered through the shared page.
  *
- * Its reading of the places where pv-abi.md is silent (README.md,
- * "Assumptions about docs/pv-abi.md"): TRAP_RETURN leaves every register as it was at
- * the call (so a0, a1, a6, a7 hold its arguments); an interrupt delivered
- * during IRQ_ENABLE or IDLE has epc = the instruction after the ecall; IDLE
- * returns when an interrupt is pending whatever irq_enabled says, and sets
- * irq_pending when it holds one back; irq_enabled masks interrupts in user
- * mode too.
+ * Its reading of the places where pv-abi.md leaves the implementation a
+ * choice: IDLE sleeps in wfi until the timer fires (the only interrupt it
+ * has); SET_PTBR fences, because the hart's TLB is not tagged by root (every
+ * address space has ASID 0) and the guest no longer asks for a fence;
+ * MMU_UPDATE fences the whole TLB once per call rather than per va; a leaf's
+ * frame is checked as 4 KiB (the mock does not know which level a table
+ * page is at).
  */
 #include <stdint.h>
 #include "sbi.h"
@@ -179,8 +179,9 @@ static void set_mode(unsigned mode)
     csr_set(mstatus, (uint64_t)mode << MSTATUS_MPP_SHIFT);
 }
 
-/* pv-abi.md, "The shared page": fill offsets 0..32, mask interrupts, switch
- * to kernel mode (with sp = kernel_sp from user mode), go to the vector. */
+/* pv-abi.md, "Trap delivery": fill the trap's slots of the shared page,
+ * mask interrupts, switch to kernel mode (with sp = kernel_sp from user
+ * mode), go to the vector. */
 static void deliver(uint64_t cause, uint64_t tval, uint64_t epc, int from_kernel)
 {
     if (shared == 0 || trap_vector == 0)
@@ -190,6 +191,11 @@ static void deliver(uint64_t cause, uint64_t tval, uint64_t epc, int from_kernel
     shared->epc = epc;
     shared->from_kernel = (uint64_t)from_kernel;
     shared->sp = guest.x[2];
+    shared->irq_prev = shared->irq_enabled;
+    shared->a0 = guest.x[10];
+    shared->a1 = guest.x[11];
+    shared->a6 = guest.x[16];
+    shared->a7 = guest.x[17];
     shared->irq_enabled = 0;
     if (!from_kernel)
         guest.x[2] = shared->kernel_sp;
@@ -206,13 +212,14 @@ static void timer_fired(void)
     timer_pending = 1;
 }
 
-/* Delivers a pending timer interrupt if the guest lets us; else marks it
- * held back. Returns 1 when delivered. */
+/* Delivers a pending timer interrupt if the guest takes it now (always in
+ * user mode, with irq_enabled in kernel mode); else marks it held back.
+ * Returns 1 when delivered. */
 static int try_deliver_timer(uint64_t epc, int from_kernel)
 {
     if (!timer_pending || shared == 0)
         return 0;
-    if (!shared->irq_enabled) {
+    if (from_kernel && !shared->irq_enabled) {
         shared->irq_pending = 1;
         return 0;
     }
@@ -233,16 +240,19 @@ static long mmu_update(uint64_t gpa, uint64_t n)
         return SBI_ERR_INVALID_PARAM;
     if (!in_ram(gpa, n * sizeof(struct tsvi_mmu_update)))
         return SBI_ERR_INVALID_ADDRESS;
+    if (gpa & 7)
+        return SBI_ERR_INVALID_ADDRESS;
     struct tsvi_mmu_update *u = (struct tsvi_mmu_update *)gpa;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t v = u[i].value;
         if ((u[i].pte_gpa & 7) || !in_ram(u[i].pte_gpa, 8))
             return SBI_ERR_INVALID_ADDRESS;
-        if ((v & 1) && (v & 0xe) && !in_ram((v >> 10) << 12, 4096))
+        if ((v & 1) && (v & 0xe) && !in_ram(((v >> 10) & ((1UL << 44) - 1)) << 12, 4096))
             return SBI_ERR_INVALID_ADDRESS;
     }
     for (uint64_t i = 0; i < n; i++)
         *(volatile uint64_t *)u[i].pte_gpa = u[i].value;
+    /* Visible to translation on return (entry va's unused: one full fence). */
     asm volatile("sfence.vma" ::: "memory");
     return 0;
 }
@@ -336,15 +346,26 @@ static void hypercall(uint64_t epc)
             } else if (mode != 0 && !in_ram((a0 & ((1UL << 44) - 1)) << 12, 4096)) {
                 err = SBI_ERR_INVALID_ADDRESS;
             } else {
+                /* The hart's TLB is not tagged by root: drop the old space's. */
                 csr_write(satp, a0);
                 asm volatile("sfence.vma" ::: "memory");
             }
             break;
         }
         case TSVI_TRAP_RETURN:
-            /* Every register stays as it is: a0/a1/a6/a7 hold the call's. */
-            csr_write(mepc, a0);
-            set_mode(a1 ? PRV_S : PRV_U);
+            if (shared == 0 || shared->from_kernel > 1) {
+                err = SBI_ERR_INVALID_PARAM;
+                break;
+            }
+            /* pc, mode, a0, a1, a6, a7 and irq_enabled from the shared page. */
+            csr_write(mepc, shared->epc);
+            set_mode(shared->from_kernel ? PRV_S : PRV_U);
+            guest.x[10] = shared->a0;
+            guest.x[11] = shared->a1;
+            guest.x[16] = shared->a6;
+            guest.x[17] = shared->a7;
+            shared->irq_enabled = shared->irq_prev;
+            try_deliver_timer(shared->epc, (int)shared->from_kernel);
             return;
         case TSVI_IRQ_ENABLE:
             guest.x[10] = 0;

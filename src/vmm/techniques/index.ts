@@ -2,6 +2,7 @@
 import { HwTechnique, type HwOptions } from './hw.js';
 import { TrapTechnique } from './trap.js';
 import { BtTechnique } from './bt.js';
+import { PvTechnique } from './pv.js';
 import type { Technique, TechniqueName } from './technique.js';
 
 export type TechniqueOptions = HwOptions;
@@ -11,5 +12,6 @@ export function createTechnique(name: TechniqueName, options: TechniqueOptions =
     case 'hw': return new HwTechnique(options);
     case 'trap': return new TrapTechnique();
     case 'bt': return new BtTechnique();
+    case 'pv': return new PvTechnique();
   }
 }

@@ -10,7 +10,7 @@ import type { VmExit } from '../../cpu/riscv/hart.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
 
-export const TECHNIQUES = ['hw', 'trap', 'bt'] as const;
+export const TECHNIQUES = ['hw', 'trap', 'bt', 'pv'] as const;
 export type TechniqueName = typeof TECHNIQUES[number];
 
 /** The supervisor interrupts a VMM makes pending on a vCPU (sip bit numbers, privileged spec §4.1.3). */
