@@ -25,8 +25,10 @@ export class Vcpu {
   state: HartState = HartState.Stopped;
   /** Idle in an emulated WFI until an interrupt is pending (under the deprivileged techniques). */
   idle = false;
-  /** When the SBI timer fires, in timebase ticks (Infinity: not armed). */
+  /** When the timer (SBI set_timer, or stimecmp under trap-and-emulate) fires, in timebase ticks (Infinity: not armed or fired). */
   timer = Infinity;
+  /** The comparator value last programmed, as stimecmp reads it back. */
+  timerCompare = (1n << 64n) - 1n;
   /** The host hart this vCPU runs on: fixed when pinned, else chosen by the scheduler. */
   hostHart: number;
   readonly stats: VcpuStats = { exits: 0, exitsByCause: {}, mmio: 0, slices: 0, slicesOn: {}, switches: 0, injected: 0 };

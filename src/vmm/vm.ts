@@ -25,8 +25,12 @@ import { Vcpu } from './vcpu.js';
 import type { HostMachine } from './host.js';
 import { VirtualIrq, type Technique } from './techniques/technique.js';
 
-/** The ISA a VM's harts advertise: RV64GC without H (no nested virtualization) and without Sstc (timers go through SBI). */
-export const GUEST_ISA = 'rv64imafdc_zicntr_zicsr_zifencei';
+/**
+ * The ISA a VM's harts advertise: RV64GC with Sstc, without H (no nested
+ * virtualization). Under `hw` the guest's stimecmp is the hart's vstimecmp;
+ * under the deprivileged techniques the VMM emulates it.
+ */
+export const GUEST_ISA = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
 /** Where the kernel goes: 2 MiB into RAM, as QEMU places it after firmware (a Linux RV64 Image needs 2 MiB alignment). */
 const KERNEL_OFFSET = 0x200000;
 
@@ -136,7 +140,7 @@ export class Vm implements SbiHost {
     });
     const fdtAt = fdtAddress(mem, fdt.length);
     mem.write(fdtAt, fdt);
-    for (const v of this.vcpus) { v.state = HartState.Stopped; v.timer = Infinity; }
+    for (const v of this.vcpus) { v.state = HartState.Stopped; v.timer = Infinity; v.timerCompare = (1n << 64n) - 1n; }
     const boot = this.vcpus[0];
     this.technique.start(boot, k.entry, 0, fdtAt);
     boot.state = HartState.Started;
@@ -293,6 +297,7 @@ export class Vm implements SbiHost {
 
   setTimer(hart: number, time: bigint): void {
     const v = this.vcpus[hart];
+    v.timerCompare = time;
     v.timer = time >= 2n ** 53n ? Infinity : Number(time);
     this.technique.setInterrupt(v, VirtualIrq.Timer, false);
     if (v.timer <= this.host.clock.now()) { v.timer = Infinity; this.interrupt(v, VirtualIrq.Timer, true); }

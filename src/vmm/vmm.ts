@@ -138,7 +138,11 @@ export class Vmm {
   private async sleep(): Promise<void> {
     const clock = this.host.clock;
     let deadline = Infinity;
-    for (const vm of this.alive) deadline = Math.min(deadline, vm.checkTimers(clock.now()));
+    for (const vm of this.alive) {
+      deadline = Math.min(deadline, vm.checkTimers(clock.now()));
+      // The harts' own comparators (vstimecmp under hw) wake their vCPUs too.
+      for (const v of vm.vcpus) if (v.running) deadline = Math.min(deadline, v.hart.csr.timerDeadline());
+    }
     const ms = Math.max(0, Math.min(50, clock.msUntil(deadline)));
     if (ms <= 0.05) return;
     this.stats.sleeps++;
@@ -164,5 +168,8 @@ export class Vmm {
 
 /** A vCPU that can make progress now: started, and not idling in WFI without a wake-up. */
 function canRun(v: Vcpu): boolean {
-  return v.running && !v.idle && (!v.hart.waiting || v.hart.hasWakeup());
+  if (!v.running || v.idle) return false;
+  if (!v.hart.waiting) return true;
+  v.hart.csr.updateTimers(); // a comparator of the hart's own (vstimecmp) may have fired while it waited
+  return v.hart.hasWakeup();
 }

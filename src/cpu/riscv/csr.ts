@@ -27,7 +27,7 @@ const MIE_WRITABLE = 0xeee;
 const SSIP = 1 << 1, STIP = 1 << 5, SEIP = 1 << 9;
 /** The VS-level interrupt bits (VSSIP, VSTIP, VSEIP): always delegated to HS (mideleg reads them as one, §9.4.2). */
 export const VS_IRQS = 0x444;
-const VSSIP = 1 << 2;
+const VSSIP = 1 << 2, VSTIP = 1 << 6;
 /** Exceptions HS may delegate to VS (§9.2.2): not the ecalls from HS/VS/M, nor guest-page faults or virtual instruction. */
 const HEDELEG_WRITABLE = 0xb1ff;
 const HSTATUS_WRITABLE = Hstatus.GVA | Hstatus.SPV | Hstatus.SPVP | Hstatus.HU | Hstatus.VTVM | Hstatus.VTW | Hstatus.VTSR;
@@ -39,7 +39,7 @@ const SUPERVISOR_CSRS = new Set<number>([...VS_ALIASED, Csr.SCOUNTEREN, Csr.SENV
 const HYPERVISOR_CSRS = new Set<number>([
   Csr.HSTATUS, Csr.HEDELEG, Csr.HIDELEG, Csr.HIE, Csr.HTIMEDELTA, Csr.HCOUNTEREN, Csr.HGEIE, Csr.HENVCFG,
   Csr.HTVAL, Csr.HIP, Csr.HVIP, Csr.HTINST, Csr.HGATP, Csr.HGEIP,
-  Csr.VSSTATUS, Csr.VSIE, Csr.VSTVEC, Csr.VSSCRATCH, Csr.VSEPC, Csr.VSCAUSE, Csr.VSTVAL, Csr.VSIP, Csr.VSATP,
+  Csr.VSSTATUS, Csr.VSIE, Csr.VSTVEC, Csr.VSSCRATCH, Csr.VSEPC, Csr.VSCAUSE, Csr.VSTVAL, Csr.VSIP, Csr.VSATP, Csr.VSTIMECMP,
 ]);
 
 /** Saved CSR state (see {@link CsrFile.save}). */
@@ -59,6 +59,8 @@ export class CsrFile {
   mipSw = 0;
   /** STIP as driven by the Sstc comparator. */
   private stipTimer = 0;
+  /** VSTIP as driven by the vstimecmp comparator (Sstc with the H extension). */
+  private vstipTimer = 0;
   mtvecLo = 0; mtvecHi = 0;
   stvecLo = 0; stvecHi = 0;
   mepcLo = 0; mepcHi = 0;
@@ -82,6 +84,8 @@ export class CsrFile {
   hvip = 0;
   hcounteren = 0;
   henvcfg = 0;
+  /** henvcfg bits 63:32: STCE (bit 63), writable only when menvcfg.STCE is set. */
+  henvcfgHi = 0;
   htimedeltaLo = 0; htimedeltaHi = 0;
   htvalLo = 0; htvalHi = 0;
   htinstLo = 0; htinstHi = 0;
@@ -101,6 +105,8 @@ export class CsrFile {
   mcountinhibit = 0;
   stimecmpLo = -1; stimecmpHi = -1;
   private stimecmp = Infinity;
+  vstimecmpLo = -1; vstimecmpHi = -1;
+  private vstimecmp = Infinity;
   /** Added to the retired-instruction count to give minstret/mcycle (they may be written). */
   private instretOffset = 0;
   private retiredBase = 0;
@@ -116,7 +122,7 @@ export class CsrFile {
   reset(): void {
     this.mstatus = 0;
     this.medeleg = this.mideleg = this.mie = 0;
-    this.mipSw = 0; this.stipTimer = 0;
+    this.mipSw = 0; this.stipTimer = 0; this.vstipTimer = 0;
     this.mtvecLo = this.mtvecHi = this.stvecLo = this.stvecHi = 0;
     this.mepcLo = this.mepcHi = this.sepcLo = this.sepcHi = 0;
     this.mcause = this.scause = 0;
@@ -126,7 +132,7 @@ export class CsrFile {
     this.hart.mmu.setSatp(0, 0);
     this.mstatusH = 0;
     this.mtval2Lo = this.mtval2Hi = this.mtinstLo = this.mtinstHi = 0;
-    this.hstatus = this.hedeleg = this.hideleg = this.hvip = this.hcounteren = this.henvcfg = 0;
+    this.hstatus = this.hedeleg = this.hideleg = this.hvip = this.hcounteren = this.henvcfg = this.henvcfgHi = 0;
     this.htimedeltaLo = this.htimedeltaHi = this.htvalLo = this.htvalHi = this.htinstLo = this.htinstHi = 0;
     this.hgatpLo = this.hgatpHi = 0;
     this.hart.mmu.setHgatp(0, 0);
@@ -140,6 +146,8 @@ export class CsrFile {
     this.menvcfgLo = this.menvcfgHi = 0;
     this.stimecmpLo = this.stimecmpHi = -1;
     this.stimecmp = Infinity;
+    this.vstimecmpLo = this.vstimecmpHi = -1;
+    this.vstimecmp = Infinity;
     this.hart.fpu.fflags = 0;
     this.hart.fpu.frm = 0;
     this.hart.mmu.pmpcfg.fill(0);
@@ -150,7 +158,7 @@ export class CsrFile {
 
   /** The effective value of mip. */
   mipValue(): number {
-    return this.mipHw | this.mipSw | this.stipTimer | this.hvip;
+    return this.mipHw | this.mipSw | this.stipTimer | this.hvip | this.vstipTimer;
   }
 
   /** The effective value of mideleg: the VS-level interrupts always go to HS (§9.4.2). */
@@ -170,16 +178,27 @@ export class CsrFile {
     return (this.menvcfgHi & 0x80000000) !== 0;
   }
 
-  /** Updates the Sstc comparator output (STIP). */
+  /** henvcfg.STCE: VS-mode's stimecmp is vstimecmp (Sstc §2.3). */
+  private get vsstc(): boolean {
+    return (this.henvcfgHi & 0x80000000) !== 0;
+  }
+
+  /**
+   * Updates the Sstc comparator outputs: STIP from stimecmp, and VSTIP from
+   * vstimecmp against the guest's time (time + htimedelta).
+   */
   updateTimers(): void {
-    const before = this.stipTimer;
-    this.stipTimer = this.sstc && this.time.now() >= this.stimecmp ? STIP : 0;
-    if (this.stipTimer !== before) this.hart.recheckInterrupts();
+    const before = this.stipTimer | this.vstipTimer;
+    const now = this.time.now();
+    this.stipTimer = this.sstc && now >= this.stimecmp ? STIP : 0;
+    this.vstipTimer = this.vsstc && now + toNumberS(this.htimedeltaLo, this.htimedeltaHi) >= this.vstimecmp ? VSTIP : 0;
+    if ((this.stipTimer | this.vstipTimer) !== before) this.hart.recheckInterrupts();
   }
 
   /** The time (in ticks) at which the hart's own timer (Sstc) fires, or Infinity. */
   timerDeadline(): number {
-    return this.sstc ? this.stimecmp : Infinity;
+    const own = this.sstc ? this.stimecmp : Infinity;
+    return this.vsstc ? Math.min(own, this.vstimecmp - toNumberS(this.htimedeltaLo, this.htimedeltaHi)) : own;
   }
 
   /** Accounts instructions retired by a finished run slice. */
@@ -217,9 +236,12 @@ export class CsrFile {
       if (level === 1) {
         if (h.priv === Priv.U) return SUPERVISOR_CSRS.has(csr) && hsAllowed ? Cause.VirtualInstruction : Cause.IllegalInstruction;
         if (csr === Csr.SATP && (this.hstatus & Hstatus.VTVM) !== 0) return Cause.VirtualInstruction;
-        // vstimecmp is not implemented (henvcfg.STCE = 0).
-        if (csr === Csr.STIMECMP) return this.sstc && (this.mcounteren & 2) !== 0 ? Cause.VirtualInstruction : Cause.IllegalInstruction;
-        if (VS_ALIASED.has(csr)) csr += 0x100;
+        // Sstc §2.3: VS-mode's stimecmp is vstimecmp, when menvcfg.STCE, henvcfg.STCE and both counteren.TM allow.
+        if (csr === Csr.STIMECMP) {
+          if (!this.sstc || (this.mcounteren & 2) === 0) return Cause.IllegalInstruction;
+          if (!this.vsstc || (this.hcounteren & 2) === 0) return Cause.VirtualInstruction;
+        }
+        if (VS_ALIASED.has(csr) || csr === Csr.STIMECMP) csr += 0x100;
       }
     } else if (level > h.priv && !(level === 2 && h.priv === Priv.S)) {
       return Cause.IllegalInstruction;
@@ -308,7 +330,10 @@ export class CsrFile {
       case Csr.HVIP: return this.set(this.hvip, 0);
       case Csr.HGEIE: case Csr.HGEIP: return this.set(0, 0); // GEILEN = 0
       case Csr.HCOUNTEREN: return this.set(this.hcounteren, 0);
-      case Csr.HENVCFG: return this.set(this.henvcfg, 0);
+      case Csr.HENVCFG: return this.set(this.henvcfg, this.henvcfgHi);
+      case Csr.VSTIMECMP:
+        if (!this.stimecmpAllowed()) return false;
+        return this.set(this.vstimecmpLo, this.vstimecmpHi);
       case Csr.HTIMEDELTA: return this.set(this.htimedeltaLo, this.htimedeltaHi);
       case Csr.HTVAL: return this.set(this.htvalLo, this.htvalHi);
       case Csr.HTINST: return this.set(this.htinstLo, this.htinstHi);
@@ -427,7 +452,17 @@ export class CsrFile {
       case Csr.HVIP: this.hvip = lo & VS_IRQS; h.recheckInterrupts(); return true;
       case Csr.HGEIE: return true;
       case Csr.HCOUNTEREN: this.hcounteren = lo >>> 0; return true;
-      case Csr.HENVCFG: this.henvcfg = lo & 1; return true; // FIOM only (no STCE: vstimecmp is not implemented)
+      case Csr.HENVCFG:
+        // FIOM, and STCE where menvcfg.STCE allows it.
+        this.henvcfg = lo & 1;
+        this.henvcfgHi = hi & this.menvcfgHi & 0x80000000;
+        this.updateTimers();
+        return true;
+      case Csr.VSTIMECMP:
+        this.vstimecmpLo = lo; this.vstimecmpHi = hi;
+        this.vstimecmp = toNumberU(lo, hi);
+        this.updateTimers();
+        return true;
       case Csr.HTIMEDELTA: this.htimedeltaLo = lo; this.htimedeltaHi = hi; return true;
       case Csr.HTVAL: this.htvalLo = lo; this.htvalHi = hi; return true;
       case Csr.HTINST: this.htinstLo = lo; this.htinstHi = hi; return true;

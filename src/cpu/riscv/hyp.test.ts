@@ -415,3 +415,36 @@ test('with vmmExits, traps from VS that would reach HS or M stop the hart with t
   assert.equal(pendingExit(h)?.htinst, 0x3000, 'the pseudoinstruction of a 64-bit page-table read');
   assert.equal(pendingExit(h)?.gpa, GPA_BASE + (8 << 20));
 });
+
+test('Sstc for VS-mode: stimecmp in VS is vstimecmp, compared with time + htimedelta, raising VSTIP (henvcfg.STCE)', () => {
+  let now = 1000;
+  const ram = new GuestRam(RAM, 8 << 20);
+  const h = new Hart(0, { ram, bus: new MmioBus(), time: { frequency: 1e7, now: () => now }, decodeCache: new DecodeCache(ram) });
+  h.reset(RAM);
+  const STCE_HI = 1 << 31;
+  csrOp(h, Csr.MCOUNTEREN, Op.CSRRW, 2);
+  csrOp(h, Csr.HCOUNTEREN, Op.CSRRW, 2);
+  // henvcfg.STCE is read-only zero while menvcfg.STCE is clear.
+  h.csr.write(Csr.HENVCFG, 0, STCE_HI);
+  assert.equal(h.csr.henvcfgHi, 0);
+  h.csr.write(Csr.MENVCFG, 0, STCE_HI);
+  h.setMode(Priv.S, true);
+  assert.equal(csrOp(h, Csr.STIMECMP, Op.CSRRS), Cause.VirtualInstruction, 'without henvcfg.STCE: virtual instruction');
+  h.setMode(Priv.M, false);
+  h.csr.write(Csr.HENVCFG, 0, STCE_HI);
+  h.csr.write(Csr.HTIMEDELTA, 500, 0);
+  h.setMode(Priv.S, true);
+  assert.equal(csrOp(h, Csr.STIMECMP, Op.CSRRW, 2000), 0);
+  h.setMode(Priv.M, false);
+  assert.equal(csrRead(h, Csr.VSTIMECMP), 2000, 'the write went to vstimecmp');
+  assert.equal(csrRead(h, Csr.STIMECMP), -1, 'stimecmp untouched');
+  h.csr.updateTimers();
+  assert.equal(csrRead(h, Csr.HIP) & (1 << 6), 0, 'guest time 1500 < 2000');
+  assert.equal(h.csr.timerDeadline(), 1500, 'fires at host time 2000 - 500');
+  now = 1500;
+  h.csr.updateTimers();
+  assert.equal(csrRead(h, Csr.HIP) & (1 << 6), 1 << 6, 'VSTIP at guest time 2000');
+  assert.equal(csrRead(h, Csr.HVIP) & (1 << 6), 0, 'hvip.VSTIP is the hypervisor\'s own bit');
+  h.setMode(Priv.U, true);
+  assert.equal(csrOp(h, Csr.STIMECMP, Op.CSRRS), Cause.VirtualInstruction, 'VU-mode may not touch it');
+});

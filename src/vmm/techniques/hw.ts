@@ -12,7 +12,8 @@
  * the VMM: ECALLs (SBI calls), guest-page faults (device accesses, as the
  * G-stage maps RAM only), virtual-instruction faults, and whatever else the
  * hardware routes to HS. Interrupts are injected without an exit, through
- * hvip (VSSIP, VSTIP, VSEIP).
+ * hvip (VSSIP, VSTIP, VSEIP), and the guest programs its own timer in
+ * vstimecmp (Sstc), which raises VSTIP without the VMM.
  */
 import { Cause, Csr, Irq, Mstatus, Priv, EXCEPTION_NAMES } from '../../cpu/riscv/constants.js';
 import type { VmExit } from '../../cpu/riscv/hart.js';
@@ -29,6 +30,8 @@ const GUEST_EXCEPTIONS = (1 << Cause.MisalignedFetch) | (1 << Cause.IllegalInstr
 const VS_INTERRUPTS = (1 << Irq.VSSI) | (1 << Irq.VSTI) | (1 << Irq.VSEI);
 /** cycle, time and instret readable without exits (mcounteren/hcounteren bits CY, TM, IR). */
 const COUNTERS = 0b111;
+/** menvcfg/henvcfg.STCE (bit 63, in the high word): Sstc on. */
+const STCE = 1 << 31;
 
 export interface HwOptions {
   /** The G-stage format: Sv39x4 (41-bit guest-physical addresses) or Sv48x4. */
@@ -68,6 +71,9 @@ export class HwTechnique implements Technique {
     c.write(Csr.HIDELEG, VS_INTERRUPTS, 0);
     c.write(Csr.MCOUNTEREN, COUNTERS, 0);
     c.write(Csr.HCOUNTEREN, COUNTERS, 0);
+    // Sstc for the guest: its stimecmp is vstimecmp, compared with time + htimedelta, raising VSTIP without an exit.
+    c.write(Csr.MENVCFG, 0, STCE);
+    c.write(Csr.HENVCFG, 0, STCE);
     const hgatp = this.tables!.hgatp();
     c.write(Csr.HGATP, hgatp.lo, hgatp.hi);
     // The FPU on for the guest: vsstatus.FS is the guest's own switch.

@@ -307,6 +307,8 @@ export class TrapTechnique implements Technique {
       case Csr.SCAUSE: return v.scause;
       case Csr.STVAL: return v.stval;
       case Csr.SATP: return BigInt(v.mode) << 60n | BigInt(v.root / 4096);
+      // Sstc: the comparator is the vCPU's timer (the same one SBI set_timer programs).
+      case Csr.STIMECMP: return vcpu.timerCompare;
       default: return undefined;
     }
   }
@@ -335,6 +337,7 @@ export class TrapTechnique implements Technique {
       case Csr.SEPC: v.sepc = value & ~1n; return;
       case Csr.SCAUSE: v.scause = value; return;
       case Csr.STVAL: v.stval = value; return;
+      case Csr.STIMECMP: vcpu.vm.setTimer(vcpu.id, value); return;
       case Csr.SATP: {
         // WARL: an unsupported MODE leaves satp unchanged (§4.1.11); ASIDLEN is 0. Sv39 and Sv48, as the hart has.
         const mode = Number(value >> 60n);
@@ -352,4 +355,5 @@ export class TrapTechnique implements Technique {
 const CSR_NAMES: Record<number, string> = {
   [Csr.SSTATUS]: 'sstatus', [Csr.SIE]: 'sie', [Csr.SIP]: 'sip', [Csr.STVEC]: 'stvec', [Csr.SCOUNTEREN]: 'scounteren',
   [Csr.SENVCFG]: 'senvcfg', [Csr.SSCRATCH]: 'sscratch', [Csr.SEPC]: 'sepc', [Csr.SCAUSE]: 'scause', [Csr.STVAL]: 'stval', [Csr.SATP]: 'satp',
+  [Csr.STIMECMP]: 'stimecmp',
 };
