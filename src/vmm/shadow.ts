@@ -78,6 +78,11 @@ interface Context {
   views: Array<number | undefined>;
   /** Every table page of this context's shadows. */
   pages: number[];
+  /**
+   * The guest superpages the shadows hold 4 KiB pieces of, as "level:number":
+   * SFENCE.VMA of any address inside one must drop all its pieces.
+   */
+  superpages: Set<string>;
   lastUsed: number;
 }
 
@@ -134,7 +139,7 @@ export class ShadowMmu {
     let c = this.contexts.get(key);
     if (c === undefined) {
       if (this.contexts.size >= MAX_CONTEXTS) this.evictOldest();
-      c = { mode, root, views: [], pages: [], lastUsed: 0 };
+      c = { mode, root, views: [], pages: [], superpages: new Set(), lastUsed: 0 };
       this.contexts.set(key, c);
     }
     c.lastUsed = ++this.clock;
@@ -155,6 +160,7 @@ export class ShadowMmu {
     this.stats.tablePages -= c.pages.length;
     c.pages.length = 0;
     c.views.length = 0;
+    c.superpages.clear();
   }
 
   private allocPage(c: Context): number {
@@ -175,22 +181,33 @@ export class ShadowMmu {
     this.generation++;
   }
 
-  /** Drops the shadow entries for the page holding `va` in every address space and view (SFENCE.VMA rs1). */
+  /**
+   * Drops the shadow entries for the page holding `va` in every address
+   * space and view (SFENCE.VMA rs1) — all of them when the guest mapped it
+   * with a superpage, since the shadow holds it as 4 KiB pieces.
+   */
   flushPage(va: number): void {
     this.stats.pageFlushes++;
     for (const c of this.contexts.values()) {
-      for (const root of c.views) if (root !== undefined) this.clearLeaf(root, c.mode === AtpMode.Sv48 ? 4 : 3, va);
+      const levels = c.mode === AtpMode.Sv48 ? 4 : 3;
+      let at = 0;
+      for (let level = levels - 1; level > 0 && at === 0; level--) {
+        const key = superpageKey(va, level);
+        if (c.superpages.delete(key)) at = level;
+      }
+      for (const root of c.views) if (root !== undefined) this.clearEntry(root, levels, va, at);
     }
   }
 
-  private clearLeaf(root: number, levels: number, va: number): void {
+  /** Clears the shadow entry for `va` at `level` (0: the 4 KiB leaf; above: the table holding a superpage's pieces). */
+  private clearEntry(root: number, levels: number, va: number, level: number): void {
     const ram = this.host.ram;
     let table: number = root;
-    for (let level = levels - 1; level >= 0; level--) {
-      const at = table + vpn(va, level) * 8;
+    for (let l = levels - 1; l >= level; l--) {
+      const at = table + vpn(va, l) * 8;
       const pte = ram.readU32(at);
       if ((pte & Pte.V) === 0) return;
-      if (level === 0) { ram.writeU64(at, 0); return; }
+      if (l === level) { ram.writeU64(at, 0); return; }
       table = ptePpn(ram.readU32(at), ram.readU32(at + 4)) * PAGE;
     }
   }
@@ -208,6 +225,8 @@ export class ShadowMmu {
     const fault = (cause: number): FillResult => { this.stats.guestFaults++; return { kind: 'fault', cause }; };
     let gpa: number;
     let perms: number;
+    // The level of the guest's leaf (0: a 4 KiB page; above: a superpage).
+    let level = 0;
     if (mode === AtpMode.Bare) {
       // No guest translation: guest-virtual is guest-physical, every access allowed (Sv39 shadow reaches 2^38).
       if (va < 0 || va >= 2 ** 38) return fault(accessFault);
@@ -217,7 +236,8 @@ export class ShadowMmu {
       const w = this.walk(mode, root, va);
       if (w === undefined) return fault(pageFault);
       if ('access' in w) return fault(accessFault);
-      const { pte, at, level } = w;
+      const { pte, at } = w;
+      level = w.level;
       // Permissions for the guest's privilege (§4.3.1): S-mode may not execute U pages, may read/write them only with SUM.
       if (view === View.User ? (pte & Pte.U) === 0 : (pte & Pte.U) !== 0 && (access === 'execute' || !sum)) return fault(pageFault);
       const readable = (pte & Pte.R) !== 0 || (mxr && (pte & Pte.X) !== 0);
@@ -239,6 +259,7 @@ export class ShadowMmu {
       return this.isDevice(at) ? { kind: 'mmio', gpa: at } : fault(accessFault);
     }
     this.install(mode, root, view, va, this.memory.toHost(gpa, PAGE), perms);
+    if (level > 0) this.context(mode, root).superpages.add(superpageKey(va, level));
     this.stats.fills++;
     return { kind: 'filled' };
   }
@@ -294,6 +315,11 @@ export class ShadowMmu {
     }
     ram.writeU64(table + vpn(va, 0) * 8, (hpa / PAGE) * 1024 + (perms | Pte.V | Pte.U | Pte.A | Pte.D));
   }
+}
+
+/** Names the superpage of `level` holding `va`. */
+function superpageKey(va: number, level: number): string {
+  return `${level}:${Math.floor(va / 2 ** (12 + 9 * level))}`;
 }
 
 /** VPN[level] of `va` (9 bits each, from bit 12). */
