@@ -18,7 +18,8 @@ import { formatStats, formatSummary, formatVmStats, formatVmSummary } from './st
 import { Vmm } from '../vmm/vmm.js';
 import type { Vm } from '../vmm/vm.js';
 import { TECHNIQUES, type TechniqueName } from '../vmm/techniques/technique.js';
-import { CONFIGURATIONS, formatComparison, runComparison } from '../vmm/compare.js';
+import { CONFIGURATIONS, PVKERNEL_CONFIGURATIONS, WORKLOADS, formatComparison, runComparison, type ComparisonGuest } from '../vmm/compare.js';
+import { buildPvKernel } from '../guests/pvkernel.js';
 import { defaultGuest, defaultLinuxGuest } from './default-guest.js';
 import type { NetBackend } from '../backends/net-backend.js';
 import type { CharBackend } from '../backends/char-backend.js';
@@ -243,15 +244,23 @@ export function buildCli(): Command {
     });
 
   program.command('compare')
-    .description('boot the default Linux guest, run a few commands and power off under every execution technique, and print the comparison table')
+    .description('run the same workload under every technique (the default Linux guest: boot, a few commands, power off; or the pvkernel) and print the comparison table')
     .option('--smp <n>', 'number of harts', '1')
     .option('--json <file>', 'also write the rows as JSON (for plots)')
-    .action(async (flags: { smp: string; json?: string }) => {
+    .addOption(new Option('--workload <name>', "'linux': the default Linux guest's boot and a few commands; 'pvkernel': the project's small kernel, native and paravirtualized").default('linux'))
+    .action(async (flags: { smp: string; json?: string; workload: string }) => {
       const harts = parseIntegerIn(flags.smp, '--smp value', 1, 64);
-      const g = defaultLinuxGuest();
-      const rows = await runComparison(g, CONFIGURATIONS, harts, (msg) => process.stderr.write(msg + '\n'));
+      const workload = parseChoice(flags.workload, '--workload value', WORKLOADS);
+      let g: ComparisonGuest;
+      if (workload === 'linux') g = defaultLinuxGuest();
+      else {
+        const b = buildPvKernel();
+        g = { workload, kernel: b.native, pvKernel: b.pv };
+      }
+      const configurations = workload === 'linux' ? CONFIGURATIONS : PVKERNEL_CONFIGURATIONS;
+      const rows = await runComparison(g, configurations, harts, (msg) => process.stderr.write(msg + '\n'));
       process.stdout.write(formatComparison(rows));
-      if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), harts, rows }, null, 2) + '\n');
+      if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), workload, harts, rows }, null, 2) + '\n');
       if (rows.some((r) => !r.outputMatches || r.exitCode !== 0)) process.exitCode = 1;
     });
 

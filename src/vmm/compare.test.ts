@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { DEFAULT_BIOS } from '../machine/virt.js';
 import { buildLinuxGuest } from '../guests/linux-guest.js';
-import { CONFIGURATIONS, formatComparison, runComparison } from './compare.js';
+import { CONFIGURATIONS, PVKERNEL_CONFIGURATIONS, formatComparison, runComparison } from './compare.js';
+import { buildPvKernel } from '../guests/pvkernel.js';
+import { haveCrossCompiler } from '../guests/guest-programs.js';
+import { defaultCpuEngine } from '../machine/virt.js';
 
 const skip = existsSync(DEFAULT_BIOS) ? false : `missing ${DEFAULT_BIOS} (apt-get install opensbi)`;
 
@@ -23,4 +26,21 @@ test('compare runs the Linux workload under emulation and binary translation wit
   const table = formatComparison(rows);
   assert.match(table, /emulation \(interpreter\)\s+binary translation \(JIT to WebAssembly\)/);
   assert.match(table, /same command output\s+yes\s+yes/);
+});
+
+test('compare runs the pvkernel workload natively on the bare machine and under hw, trap and bt, and its pv build under pv, with the same output', { skip: skip || (haveCrossCompiler() ? false : 'no riscv64-unknown-elf-gcc'), timeout: 300_000 }, async () => {
+  const b = buildPvKernel();
+  const rows = await runComparison({ workload: 'pvkernel', kernel: b.native, pvKernel: b.pv }, PVKERNEL_CONFIGURATIONS.map((c) => ({ ...c, engine: defaultCpuEngine() })));
+  assert.deepEqual(rows.map((r) => r.technique), ['none', 'hw', 'trap', 'bt', 'pv']);
+  for (const r of rows) {
+    assert.equal(r.exitCode, 0, `${r.configuration} powered off`);
+    assert.ok(r.outputMatches, `${r.configuration}: the same phase lines`);
+  }
+  assert.match(rows[0].commandOutput, /^irqflag: pairs=\d+ checksum=0x[0-9a-f]{16}$/m);
+  const [, hw, trap, bt, pv] = rows;
+  assert.ok(trap.emulated > 100_000 && (trap.exitsByCause['illegal instruction'] ?? 0) === trap.emulated, 'trap: each privileged instruction traps and is emulated');
+  assert.equal(bt.exitsByCause['illegal instruction'], undefined);
+  assert.equal(pv.exitsByCause['illegal instruction'], undefined);
+  assert.ok((pv.techniqueCounters.hypercalls ?? 0) > 0 && pv.exits < trap.exits / 5, 'pv: hypercalls instead of traps');
+  assert.ok(hw.exits < 100, 'hw: only the SBI calls exit');
 });

@@ -25,9 +25,12 @@ import type { JitBackend } from '../cpu/riscv/jit/jit.js';
 import { BufferCharBackend } from '../backends/buffer-char.js';
 import { EXCEPTION_NAMES } from '../cpu/riscv/constants.js';
 import { DEFAULT_APPEND } from '../guests/linux-guest.js';
+import { pvKernelLines } from '../guests/pvkernel.js';
 
 /** One way of running the guest. */
 export interface Configuration {
+  /** Which build of the pvkernel workload's guest this configuration boots (default: native). */
+  variant?: 'native' | 'pv';
   /** Short name for the table. */
   name: string;
   /** `none`: the bare machine with firmware; otherwise a VM of the VMM under this technique. */
@@ -46,6 +49,24 @@ export const CONFIGURATIONS: Configuration[] = [
   { name: 'trap-and-emulate (shadow paging)', technique: 'trap', engine: 'jit', guestModifications: 'none' },
   { name: 'binary translation of the kernel', technique: 'bt', engine: 'jit', guestModifications: 'none' },
 ];
+
+/**
+ * The pvkernel workload (guests/pvkernel): system calls, page-table churn,
+ * interrupt masking, timer interrupts and demand paging in a small kernel
+ * the project writes, built natively and paravirtualized. Its native build
+ * runs on the bare machine and under hw, trap and bt; its pv build under pv
+ * — the trap-versus-hypercall comparison on the same work.
+ */
+export const PVKERNEL_CONFIGURATIONS: Configuration[] = [
+  { name: 'bare machine (native kernel)', technique: 'none', engine: 'jit', guestModifications: 'none' },
+  { name: 'hardware-assisted (H extension)', technique: 'hw', engine: 'jit', guestModifications: 'none' },
+  { name: 'trap-and-emulate (shadow paging)', technique: 'trap', engine: 'jit', guestModifications: 'none' },
+  { name: 'binary translation of the kernel', technique: 'bt', engine: 'jit', guestModifications: 'none' },
+  { name: 'paravirtualization (pv kernel)', technique: 'pv', engine: 'jit', variant: 'pv', guestModifications: 'kernel uses hypercalls' },
+];
+
+export const WORKLOADS = ['linux', 'pvkernel'] as const;
+export type Workload = typeof WORKLOADS[number];
 
 /** The commands the workload runs at the guest's shell. */
 export const SMOKE_COMMANDS = ['uname -sr', 'grep -c ^processor /proc/cpuinfo', 'echo $((12345*6789))', 'ls /bin | wc -l'];
@@ -94,9 +115,28 @@ const PROMPT = /[#$] $/m;
 
 /** The guest images the workload boots. */
 export interface ComparisonGuest {
+  workload?: Workload;
   kernel: string;
-  initrd: string;
+  initrd?: string;
+  /** The pv build of the kernel (pvkernel workload). */
+  pvKernel?: string;
   bios?: string;
+}
+
+/** Boots to the shell, runs the smoke commands and powers off; returns their output. */
+async function driveShell(con: BufferCharBackend): Promise<string> {
+  const timeout = 600_000;
+  let at = await con.waitFor(INIT_MARKER, timeout);
+  at = await con.waitFor(PROMPT, timeout, at);
+  let output = '';
+  for (const cmd of SMOKE_COMMANDS) {
+    con.type(cmd + '\n');
+    const end = await con.waitFor(PROMPT, timeout, at + 1);
+    output += con.output.slice(at, end);
+    at = end;
+  }
+  con.type('poweroff\n');
+  return output;
 }
 
 /** What the workload needs of a machine or VM, whichever runs it. */
@@ -118,7 +158,7 @@ const HOST_MEMORY = GUEST_MEMORY + 64 * 1048576;
 
 function bareMachine(c: Configuration, g: ComparisonGuest, harts: number, con: BufferCharBackend): Subject {
   const m = new VirtMachine({
-    memory: GUEST_MEMORY, harts, bios: g.bios ?? DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND,
+    memory: GUEST_MEMORY, harts, bios: g.bios ?? DEFAULT_BIOS, kernel: g.kernel, initrd: g.initrd, append: g.initrd === undefined ? undefined : DEFAULT_APPEND,
     console: con, cpu: c.engine, jitBackend: c.backend,
   });
   return {
@@ -132,10 +172,12 @@ function bareMachine(c: Configuration, g: ComparisonGuest, harts: number, con: B
 
 function virtualMachine(c: Configuration & { technique: TechniqueName }, g: ComparisonGuest, harts: number, con: BufferCharBackend): Subject {
   const vmm = new Vmm({ memory: HOST_MEMORY, harts, cpu: c.engine, jitBackend: c.backend });
-  const vm = vmm.createVm({ memory: GUEST_MEMORY, vcpus: harts, kernel: g.kernel, initrd: g.initrd, append: DEFAULT_APPEND, console: con }, c.technique);
+  const vm = vmm.createVm({ memory: GUEST_MEMORY, vcpus: harts, kernel: g.kernel, initrd: g.initrd, append: g.initrd === undefined ? undefined : DEFAULT_APPEND, console: con }, c.technique);
   return {
     run: async () => { await vmm.run(); return vm.exitCode; },
-    close: () => vmm.close(), totals: () => vm.totals(), instructionsRetired: () => vm.instructionsRetired(),
+    close: () => vmm.close(), instructionsRetired: () => vm.instructionsRetired(),
+    // Device accesses are the VMM's emulations (the hart itself reaches no device).
+    totals: () => ({ ...vm.totals(), mmioAccesses: vm.vcpus.reduce((n, v) => n + v.stats.mmio, 0) }),
     get bootMarkerMs() { return vm.bootMarkerMs; }, jit: vmm.host.jit,
     exits: () => vm.exits(), sbiCalls: () => vm.sbi.stats.calls, counters: () => vm.technique.counters(),
   };
@@ -144,21 +186,20 @@ function virtualMachine(c: Configuration & { technique: TechniqueName }, g: Comp
 /** Runs the workload once under `c`; returns its row (relativeTime and outputMatches filled in by the caller) and the smoke output. */
 export async function runOne(c: Configuration, g: ComparisonGuest, harts: number): Promise<{ row: ComparisonRow; output: string }> {
   const con = new BufferCharBackend();
-  const m = c.technique === 'none' ? bareMachine(c, g, harts, con) : virtualMachine({ ...c, technique: c.technique }, g, harts, con);
+  const guest = c.variant === 'pv' && g.pvKernel !== undefined ? { ...g, kernel: g.pvKernel } : g;
+  const m = c.technique === 'none' ? bareMachine(c, guest, harts, con) : virtualMachine({ ...c, technique: c.technique }, guest, harts, con);
   const t0 = performance.now();
   const done = m.run();
-  const timeout = 600_000;
-  let at = await con.waitFor(INIT_MARKER, timeout);
-  at = await con.waitFor(PROMPT, timeout, at);
-  let output = '';
-  for (const cmd of SMOKE_COMMANDS) {
-    con.type(cmd + '\n');
-    const end = await con.waitFor(PROMPT, timeout, at + 1);
-    output += con.output.slice(at, end);
-    at = end;
+  let output: string;
+  let exitCode: number | undefined;
+  if (g.workload === 'pvkernel') {
+    exitCode = await done;
+    // The kernel's lines but the first, which names the build.
+    output = pvKernelLines(con.output).slice(1).join('\n') + '\n';
+  } else {
+    output = await driveShell(con);
+    exitCode = await done;
   }
-  con.type('poweroff\n');
-  const exitCode = await done;
   const totalSeconds = (performance.now() - t0) / 1000;
   m.close();
   const t = m.totals();
@@ -236,11 +277,12 @@ export function formatComparison(rows: ComparisonRow[]): string {
     ['  illegal instructions', (r) => String(r.exceptionsByCause['illegal instruction'] ?? 0)],
     ['interrupts', (r) => String(r.interrupts)],
     ['exits to the VMM', (r) => String(r.exits)],
-    ['  SBI calls (ecall)', (r) => String(r.exitsByCause['ecall from VS'] ?? r.exitsByCause['ecall from U'] ?? 0)],
+    ['  ECALLs (SBI, system calls, hypercalls)', (r) => String(r.exitsByCause['ecall from VS'] ?? r.exitsByCause['ecall from U'] ?? 0)],
     ['  privileged instructions', (r) => String(r.exitsByCause['illegal instruction'] ?? 0)],
     ['  page faults (hidden + guest)', (r) => String((r.exitsByCause['load page fault'] ?? 0) + (r.exitsByCause['store page fault'] ?? 0) + (r.exitsByCause['fetch page fault'] ?? 0))],
     ['  guest-page faults (devices)', (r) => String((r.exitsByCause['load guest-page fault'] ?? 0) + (r.exitsByCause['store guest-page fault'] ?? 0))],
     ['SBI calls', (r) => String(r.sbiCalls)],
+    ['tsvisor pv hypercalls', (r) => String(r.techniqueCounters.hypercalls ?? 0)],
     ['privileged instructions emulated', (r) => String(r.emulated)],
     ['shadow page-table fills', (r) => String(r.techniqueCounters.fills ?? 0)],
     ['device (MMIO) accesses', (r) => String(r.mmioAccesses)],
