@@ -98,7 +98,7 @@ async function runMachine(flags: RunFlags): Promise<number> {
   const virt = virts[0];
   if (virts.length > 1 && virts.includes('none')) throw new UsageError("--virt none runs one guest on the bare machine: it cannot be one of several VMs");
   if (virt === 'none' && (flags.pin !== undefined || flags.hostHarts !== undefined)) {
-    throw new UsageError('--pin and --host-harts schedule vCPUs of the VMM: give --virt hw, trap or bt');
+    throw new UsageError('--pin and --host-harts schedule vCPUs of the VMM: give --virt hw, trap, bt or pv');
   }
   if (virt !== 'none' && flags.bios !== undefined && flags.bios !== 'none') {
     throw new UsageError(`under --virt ${virt} the VMM plays the firmware: --bios applies to --virt none only`);
@@ -185,7 +185,8 @@ async function runMachine(flags: RunFlags): Promise<number> {
 /** `--virt MODE` (a fresh Option per command). */
 function virtOption(): Option {
   return new Option('--virt <mode>', "how the guest runs: 'none' (on the bare machine, with firmware), or as a VM of the VMM under " +
-    "'hw' (H extension), 'trap' (trap-and-emulate, shadow paging) or 'bt' (binary translation of the kernel)").default('none');
+    "'hw' (H extension), 'trap' (trap-and-emulate, shadow paging), 'bt' (binary translation of the kernel) or 'pv' " +
+    "(paravirtualization: a kernel that uses tsvisor's hypercalls, see docs/pv-abi.md)").default('none');
 }
 
 /** `--cpu interp|jit` (a fresh Option per command: commander keeps state on options). */
