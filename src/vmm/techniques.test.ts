@@ -66,7 +66,7 @@ test('Linux with 2 vCPUs on 1 host hart under hw, trap and bt: both CPUs come up
   }
 });
 
-test('two Linux VMs, one under hw and one under trap, run at once in one VMM, each with its own console and memory', { skip, timeout: 600_000 }, async () => {
+test('two Linux VMs, one under hw and one under trap, run at once in one VMM, each with its own console and memory; one reboots', { skip, timeout: 600_000 }, async () => {
   const g = buildLinuxGuest(false);
   const vmm = new Vmm({ memory: 2 * 128 * 1048576 + 64 * 1048576, harts: 2 });
   const vms = (['hw', 'trap'] as const).map((t) => {
@@ -84,8 +84,22 @@ test('two Linux VMs, one under hw and one under trap, run at once in one VMM, ea
     // Without carriage returns and ls's colour escapes.
     said.push(con.output.slice(at, end).replace(/\r/g, '').replace(ANSI_COLOUR, ''));
   }
+  // The trap VM reboots (SBI SRST): devices, RAM and shadow tables start over, and its shell answers again.
+  {
+    const con = vms[1].con;
+    let at = con.output.length;
+    con.type('reboot\n');
+    at = await con.waitFor(INIT_MARKER, 300_000, at);
+    at = await con.waitFor(PROMPT, 60_000, at);
+    con.type('cat /tmp/who 2>&1; echo rebooted\n');
+    const end = await con.waitFor(PROMPT, 60_000, at + 1);
+    const out = con.output.slice(at, end);
+    assert.match(out, /^rebooted\r?$/m);
+    assert.match(out, /No such file/, 'a fresh RAM disk after the reboot');
+  }
   for (const { con } of vms) con.type('poweroff\n');
   await done;
+  assert.equal(vms[1].vm.stats.resets, 1);
   assert.match(said[0], /^vm0$/m);
   assert.match(said[1], /^vm1$/m);
   for (const s of said) assert.equal((s.match(/^who$/gm) ?? []).length, 1, `each /tmp holds its own file only: ${JSON.stringify(s)}`);

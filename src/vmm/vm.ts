@@ -165,7 +165,13 @@ export class Vm implements SbiHost {
     this.stats.resets++;
     this.devices.reset();
     this.host.zero(this.memory.hostBase, this.memory.size);
-    for (const v of this.vcpus) { v.hart.exit = undefined; this.technique.setInterrupt(v, VirtualIrq.Timer, false); }
+    for (const v of this.vcpus) {
+      v.hart.exit = undefined;
+      v.idle = false;
+      this.technique.setInterrupt(v, VirtualIrq.Timer, false);
+      // Translations of the old guest's page tables must not survive into the new boot (shadow tables included).
+      this.technique.flushTlb(v);
+    }
     this.boot();
   }
 
