@@ -26,6 +26,8 @@ import { r64 } from './int64.js';
 export const TLB_SIZE = 512;
 export const TLB_MASK = TLB_SIZE - 1;
 const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
+/** The U-mode contexts (read, write, fetch) come first. */
+const USER_CONTEXTS = 3;
 const TWO32 = 4294967296;
 const PA_LIMIT = 2 ** 56;
 
@@ -168,14 +170,15 @@ export class Mmu {
     this.fetchBase = (ctxOf(this.hart.priv, this.hart.virt) * 3 + Access.Execute) * TLB_SIZE;
   }
 
-  /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes). */
+  /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes), saved user spaces included. */
   flushAll(): void {
     this.tag.fill(NaN);
     this.hasSuperpages = false;
+    this.userSpaces.clear();
     this.flushes++;
   }
 
-  /** Drops translations of the page holding `va` (SFENCE.VMA rs1). */
+  /** Drops translations of the page holding `va` (SFENCE.VMA rs1), in saved user spaces too. */
   flushPage(va: number): void {
     if (this.hasSuperpages) { this.flushAll(); return; }
     const vpn = Math.floor(va / 4096);
@@ -184,7 +187,47 @@ export class Mmu {
       const t = c * TLB_SIZE + idx;
       if (this.tag[t] === vpn) this.tag[t] = NaN;
     }
+    for (const saved of this.userSpaces.values()) {
+      for (let c = 0; c < USER_CONTEXTS; c++) if (saved[c * TLB_SIZE + idx] === vpn) saved[c * TLB_SIZE + idx] = NaN;
+    }
     this.flushes++;
+  }
+
+  /**
+   * U-mode TLB entries (tags, RAM offsets, physical addresses) saved by
+   * address-space key, for {@link switchUserSpace}.
+   */
+  private readonly userSpaces = new Map<string, Float64Array>();
+
+  /**
+   * Loads satp for U-mode code that switches among a few address spaces
+   * often — a VMM's shadow tables for a deprivileged guest's kernel and user
+   * views — without emptying the TLB: the U-mode entries of the space being
+   * left are saved under `leaving` and those saved under `entering` come
+   * back, as a TLB tagged by address-space ID would keep them. Every
+   * SFENCE.VMA and satp write reaches the saved entries as well (flushAll,
+   * flushPage). Returns false for an unsupported satp mode.
+   */
+  switchUserSpace(lo: number, hi: number, leaving: string, entering: string): boolean {
+    const a = parseAtp(lo, hi);
+    if (a === undefined) return false;
+    const n = USER_CONTEXTS * TLB_SIZE;
+    let saved = this.userSpaces.get(leaving);
+    if (saved === undefined) { saved = new Float64Array(3 * n); this.userSpaces.set(leaving, saved); }
+    saved.set(this.tag.subarray(0, n), 0);
+    saved.set(this.ramOffset.subarray(0, n), n);
+    saved.set(this.phys.subarray(0, n), 2 * n);
+    const restore = this.userSpaces.get(entering);
+    if (restore === undefined) this.tag.fill(NaN, 0, n);
+    else {
+      this.tag.set(restore.subarray(0, n), 0);
+      this.ramOffset.set(restore.subarray(n, 2 * n), 0);
+      this.phys.set(restore.subarray(2 * n), 0);
+    }
+    this.satpMode = a.mode;
+    this.satpRoot = a.root;
+    this.hart.dropFetchPage();
+    return true;
   }
 
   /** Parses a satp value (§4.1.11). Unsupported modes leave satp unchanged: returns false. */

@@ -52,9 +52,9 @@ export class VirtualSupervisor {
   /** satp as the guest wrote it: mode, and the root table's guest-physical address. */
   mode: AtpMode = AtpMode.Bare;
   root = 0;
-  /** The shadow generation the hart's satp was loaded for. */
+  /** The shadow generation the hart's satp was loaded for, and the address space and view it shows. */
   loaded = -1;
-  loadedView = -1;
+  loadedKey = '';
 }
 
 /** Counters of the deprivileged techniques. */
@@ -162,19 +162,32 @@ export class TrapTechnique implements Technique {
     return (v.sstatus & Mstatus.SUM) !== 0 ? View.KernelSum : View.Kernel;
   }
 
-  /** Points the hart at the shadow of the guest's address space and privilege, if it is not already. */
+  /**
+   * Points the hart at the shadow of the guest's address space and
+   * privilege, if it is not already. Within one shadow generation the hart's
+   * TLB keeps each view's entries apart (Mmu.switchUserSpace), so a guest's
+   * kernel↔user switch costs no TLB flush; a new generation flushes.
+   */
   protected loadSatp(vcpu: Vcpu): void {
     const v = this.vs[vcpu.id];
     const shadow = this.shadow!;
     const view = this.view(v);
-    if (v.loaded === shadow.generation && v.loadedView === view) return;
+    const key = `${v.mode}:${v.root}:${view}`;
+    if (v.loaded === shadow.generation && v.loadedKey === key) return;
     const satp = shadow.hostSatp(v.mode, v.root, view);
     const h = vcpu.hart;
-    h.csr.write(Csr.SATP, Number(satp & 0xffffffffn) | 0, Number(satp >> 32n) | 0);
+    const lo = Number(satp & 0xffffffffn) | 0, hi = Number(satp >> 32n) | 0;
+    if (v.loaded === shadow.generation) {
+      h.mmu.switchUserSpace(lo, hi, v.loadedKey, key);
+      h.csr.satpLo = lo;
+      h.csr.satpHi = hi;
+    } else {
+      h.csr.write(Csr.SATP, lo, hi);
+    }
+    v.loadedKey = key;
     // The guest kernel reads the counters freely; its processes as its scounteren allows.
     h.csr.write(Csr.SCOUNTEREN, view === View.User ? Number(v.scounteren & 7n) : 0b111, 0);
     v.loaded = shadow.generation;
-    v.loadedView = view;
   }
 
   /**
@@ -344,7 +357,7 @@ export class TrapTechnique implements Technique {
         if (mode !== AtpMode.Bare && mode !== AtpMode.Sv39 && mode !== AtpMode.Sv48) return;
         v.mode = mode as AtpMode;
         v.root = mode === AtpMode.Bare ? 0 : Number(value & ((1n << 44n) - 1n)) * 4096;
-        v.loaded = -1;
+        // Like a hardware satp write, no flush: the guest fences when its tables changed.
         this.loadSatp(vcpu);
         return;
       }
