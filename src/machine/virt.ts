@@ -20,6 +20,7 @@ import type { VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { buildVirtFdt } from './virt-fdt.js';
 import { BootRom, NextMode } from './boot-rom.js';
 import { HostClock } from './host-clock.js';
+import { Idler } from './idle.js';
 import { VirtDevices, VirtMap, type DeviceOptions } from './virt-devices.js';
 import { BootError, fdtAddress, initrdStart, kernelStartAfter, loadImageFile, readImage } from './loader.js';
 
@@ -102,7 +103,7 @@ export class VirtMachine {
   /** Set when the machine stopped because of an internal error in tsvisor (exit code 70). */
   internalError: string | undefined;
   private resetRequested = false;
-  private wake: (() => void) | undefined;
+  private readonly idler: Idler;
   private readonly slice: number;
   private bootInfo: { start: number; fdt: number } = { start: 0, fdt: 0 };
 
@@ -111,6 +112,7 @@ export class VirtMachine {
     if (!Number.isInteger(harts) || harts < 1 || harts > 64) throw new BootError(`invalid number of harts ${harts}: use 1 to 64`);
     if (memory < 16 * 1048576 || memory % 4096 !== 0) throw new BootError('guest memory must be at least 16 MiB');
     this.slice = options.slice ?? 20000;
+    this.idler = new Idler(this.clock, this.stats);
     this.ram = new GuestRam(VirtMap.dram.base, memory);
     this.decodeCache = new DecodeCache(this.ram);
     const engine = options.cpu ?? defaultCpuEngine();
@@ -119,13 +121,13 @@ export class VirtMachine {
       set: (hartId: number, bit: MipBit, level: boolean) => {
         const h = this.harts[hartId];
         if (h !== undefined) h.csr.setPin(bit, level);
-        if (level) this.wake?.();
+        if (level) this.idler.wake();
       },
     };
     this.devices = new VirtDevices(options, this.ram, harts, this.clock, pins, {
       powerOff: (code: number) => this.powerOff(code),
       reset: () => { this.resetRequested = true; for (const h of this.harts) h.requestStop(); },
-      wake: () => this.wake?.(),
+      wake: () => this.idler.wake(),
     });
     const env = { ram: this.ram, bus: this.devices.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
     for (let i = 0; i < harts; i++) this.harts.push(new Hart(i, env));
@@ -216,7 +218,7 @@ export class VirtMachine {
   powerOff(exitCode: number): void {
     if (this.exitCode === undefined) this.exitCode = exitCode;
     for (const h of this.harts) h.requestStop();
-    this.wake?.();
+    this.idler.wake();
   }
 
   /**
@@ -268,15 +270,7 @@ export class VirtMachine {
     const now = this.clock.now();
     let deadline = this.clint.poll(now) + now;
     for (const h of this.harts) deadline = Math.min(deadline, h.csr.timerDeadline());
-    const ms = Math.max(0, Math.min(50, this.clock.msUntil(deadline)));
-    if (ms <= 0.05) return;
-    this.stats.sleeps++;
-    const t0 = performance.now();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
-      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
-    });
-    this.stats.sleptMs += performance.now() - t0;
+    await this.idler.sleepUntil(deadline);
   }
 
   /**

@@ -12,6 +12,7 @@
  */
 import { StopReason } from '../cpu/riscv/hart.js';
 import { HostMachine, type HostOptions } from './host.js';
+import { Idler } from '../machine/idle.js';
 import { Vm, type VmOptions } from './vm.js';
 import type { Vcpu } from './vcpu.js';
 import { createTechnique, type TechniqueOptions } from './techniques/index.js';
@@ -41,7 +42,7 @@ export class Vmm {
   readonly slice: number;
   private readonly last: Array<Vcpu | undefined>;
   private rr = 0;
-  private wakeUp: (() => void) | undefined;
+  private readonly idler: Idler;
 
   constructor(host: HostOptions & { slice?: number }) {
     this.host = new HostMachine(host);
@@ -51,12 +52,13 @@ export class Vmm {
       hostHarts: Array.from({ length: this.host.harts }, () => ({ slices: 0, switches: 0, idleRounds: 0 })),
     };
     this.last = new Array<Vcpu | undefined>(this.host.harts);
+    this.idler = new Idler(this.host.clock, this.stats);
   }
 
   /** Creates a VM running under `technique`; it starts running with the others on {@link run}. */
   createVm(options: VmOptions, technique: TechniqueName, techniqueOptions: TechniqueOptions = {}): Vm {
     const vm = new Vm(this.host, { name: `vm${this.vms.length}`, ...options }, createTechnique(technique, techniqueOptions));
-    vm.wake = () => this.wakeUp?.();
+    vm.wake = () => this.idler.wake();
     this.vms.push(vm);
     return vm;
   }
@@ -143,21 +145,13 @@ export class Vmm {
       // The harts' own comparators (vstimecmp under hw) wake their vCPUs too.
       for (const v of vm.vcpus) if (v.running) deadline = Math.min(deadline, v.hart.csr.timerDeadline());
     }
-    const ms = Math.max(0, Math.min(50, clock.msUntil(deadline)));
-    if (ms <= 0.05) return;
-    this.stats.sleeps++;
-    const t0 = performance.now();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.wakeUp = undefined; resolve(); }, ms);
-      this.wakeUp = () => { clearTimeout(timer); this.wakeUp = undefined; resolve(); };
-    });
-    this.stats.sleptMs += performance.now() - t0;
+    await this.idler.sleepUntil(deadline);
   }
 
   /** Powers every VM off (the user quit). */
   powerOff(code: number): void {
     for (const vm of this.vms) vm.powerOff(code);
-    this.wakeUp?.();
+    this.idler.wake();
   }
 
   /** Releases every VM's host resources. */
