@@ -11,8 +11,10 @@
  * Configurations: the guest on the bare machine (`none`, with OpenSBI)
  * under each execution engine — emulation by the interpreter, and binary
  * translation to JavaScript and to WebAssembly — and the same guest as a VM
- * of the VMM under hardware assistance (`hw`), trap-and-emulate (`trap`) and
- * binary translation of its kernel (`bt`), where the VMM plays OpenSBI.
+ * of the VMM under hardware assistance (`hw`), trap-and-emulate (`trap`),
+ * binary translation of its kernel (`bt`) and paravirtualization (`pv`, where
+ * Linux, having no port to tsvisor's hypercalls, uses SBI and virtio only),
+ * with the VMM in OpenSBI's place.
  */
 import { performance } from 'node:perf_hooks';
 import { execFile } from 'node:child_process';
@@ -48,6 +50,7 @@ export const CONFIGURATIONS: Configuration[] = [
   { name: 'hardware-assisted (H extension)', technique: 'hw', engine: 'jit', guestModifications: 'none' },
   { name: 'trap-and-emulate (shadow paging)', technique: 'trap', engine: 'jit', guestModifications: 'none' },
   { name: 'binary translation of the kernel', technique: 'bt', engine: 'jit', guestModifications: 'none' },
+  { name: 'paravirtualization (SBI and virtio only)', technique: 'pv', engine: 'jit', guestModifications: 'none: no TSVI port, SBI and virtio are its paravirtual paths' },
 ];
 
 /**

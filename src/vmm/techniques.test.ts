@@ -20,12 +20,12 @@ const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
 
 const skip = existsSync(DEFAULT_BIOS) ? false : `missing ${DEFAULT_BIOS} (apt-get install opensbi)`;
 
-test('Linux runs the same commands with the same output under none, hw, trap and bt; the counters follow the technique', { skip, timeout: 900_000 }, async () => {
+test('Linux runs the same commands with the same output under none, hw, trap, bt and pv; the counters follow the technique', { skip, timeout: 900_000 }, async () => {
   const g = buildLinuxGuest(false);
   const engine = defaultCpuEngine();
-  const configs: Configuration[] = (['none', 'hw', 'trap', 'bt'] as const).map((technique) => ({ name: technique, technique, engine, guestModifications: 'none' }));
+  const configs: Configuration[] = (['none', 'hw', 'trap', 'bt', 'pv'] as const).map((technique) => ({ name: technique, technique, engine, guestModifications: 'none' }));
   const rows = await runComparison(g, configs);
-  const [none, hw, trap, bt] = rows;
+  const [none, hw, trap, bt, pv] = rows;
   for (const r of rows) {
     assert.equal(r.exitCode, 0, `${r.configuration} powered off`);
     assert.ok(r.outputMatches, `${r.configuration}: same command output as on the bare machine`);
@@ -51,6 +51,10 @@ test('Linux runs the same commands with the same output under none, hw, trap and
   assert.equal(bt.exitsByCause['illegal instruction'] ?? 0, 0, 'bt: privileged instructions do not trap');
   assert.ok(bt.emulated > 10_000, `bt: privileged instructions emulated inline (${bt.emulated})`);
   assert.ok(bt.exits < trap.exits / 5, 'bt: far fewer exits than trap');
+
+  // pv: Linux has no TSVI port; it runs on its SBI and virtio paravirtual paths, its privileged instructions emulated.
+  assert.equal(pv.techniqueCounters.hypercalls, 0);
+  assert.ok(pv.emulated > 10_000 && pv.sbiCalls > 100);
 });
 
 test('Linux with 2 vCPUs on 1 host hart under hw, trap and bt: both CPUs come up, same command output', { skip, timeout: 900_000 }, async () => {

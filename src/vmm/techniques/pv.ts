@@ -17,6 +17,12 @@
  * illegal-instruction trap. Every standard SBI call works as under the
  * other techniques.
  *
+ * A vCPU becomes paravirtual when its kernel registers a shared page
+ * (SET_SHARED). Until then — and for a kernel with no TSVI port at all, such
+ * as Linux, whose paravirtual paths are SBI and virtio — it runs as under
+ * `trap`: its privileged instructions are emulated and its traps delivered
+ * to its stvec.
+ *
  * Everything the guest passes is validated: a bad address or value is an
  * SBI error (docs/pv-abi.md), never an exception in the VMM.
  */
@@ -135,8 +141,12 @@ export class PvTechnique extends TrapTechnique {
 
   override start(vcpu: Vcpu, pc: number, a0: number, a1: number): void {
     super.start(vcpu, pc, a0, a1);
-    this.vs[vcpu.id].sie = ALL_INTERRUPTS;
     this.pv[vcpu.id] = { shared: undefined, vector: undefined };
+  }
+
+  /** True once the vCPU's kernel registered its shared page: from then on it is a pv kernel. */
+  private paravirtual(vcpu: Vcpu): boolean {
+    return this.pv[vcpu.id].shared !== undefined;
   }
 
   override handleExit(vcpu: Vcpu, exit: VmExit): void {
@@ -172,9 +182,13 @@ export class PvTechnique extends TrapTechnique {
     return out;
   }
 
-  /** A pv kernel executes no privileged instruction: each one is the guest's illegal instruction. */
-  protected override emulate(): boolean {
-    return false;
+  /**
+   * A pv kernel executes no privileged instruction: each one is the guest's
+   * illegal instruction. A kernel that is not paravirtual (yet) gets them
+   * emulated, as under `trap`.
+   */
+  protected override emulate(vcpu: Vcpu, raw: number): boolean {
+    return !this.paravirtual(vcpu) && super.emulate(vcpu, raw);
   }
 
   // ------------------------------------------------------------ trap delivery
@@ -188,7 +202,9 @@ export class PvTechnique extends TrapTechnique {
     const v = this.vs[vcpu.id];
     const h = vcpu.hart;
     const { shared, vector } = this.pv[vcpu.id];
-    if (shared === undefined || vector === undefined) {
+    // Not paravirtual: the trap entry of the architecture, to the guest's stvec.
+    if (shared === undefined) { super.reflect(vcpu, cause, tval, interrupt); return; }
+    if (vector === undefined) {
       this.undeliverable(vcpu, cause, interrupt);
       return;
     }
@@ -227,7 +243,7 @@ export class PvTechnique extends TrapTechnique {
   protected override deliverInterrupt(vcpu: Vcpu): void {
     const v = this.vs[vcpu.id];
     const { shared } = this.pv[vcpu.id];
-    if (shared === undefined) return; // nowhere to deliver to yet: irq_enabled counts as 0
+    if (shared === undefined) { super.deliverInterrupt(vcpu); return; } // sie and sstatus.SIE decide, as under trap
     const mem = vcpu.vm.memory;
     const pending = v.sip & v.sie;
     const w = mem.readU32(shared + Shared.IrqWord);
@@ -245,11 +261,11 @@ export class PvTechnique extends TrapTechnique {
     this.reflect(vcpu, irq, 0n, true);
   }
 
-  /** The guest took a trap before registering a shared page and a trap vector: it cannot go on. */
+  /** A pv kernel took a trap before registering its trap vector: it cannot go on. */
   private undeliverable(vcpu: Vcpu, cause: number, interrupt: boolean): void {
     this.pvStats.undeliverable++;
     const what = interrupt ? `interrupt ${cause}` : EXCEPTION_NAMES[cause] ?? `exception ${cause}`;
-    this.guestError = `vCPU ${vcpu.id}: ${what} at pc 0x${BigInt.asUintN(64, BigInt(vcpu.hart.pc)).toString(16)} before SET_SHARED and SET_TRAP_VECTOR`;
+    this.guestError = `vCPU ${vcpu.id}: ${what} at pc 0x${BigInt.asUintN(64, BigInt(vcpu.hart.pc)).toString(16)} after SET_SHARED but before SET_TRAP_VECTOR`;
     vcpu.vm.powerOff(1);
   }
 
@@ -299,6 +315,8 @@ export class PvTechnique extends TrapTechnique {
     const gpa = gpaOf(a0);
     if (!vcpu.vm.memory.contains(gpa, PAGE)) return fail(SbiError.InvalidAddress);
     this.pv[vcpu.id].shared = gpa;
+    // A pv kernel has no sie: every supervisor interrupt is taken, masked only by irq_enabled.
+    this.vs[vcpu.id].sie = ALL_INTERRUPTS;
     return ok();
   }
 
