@@ -448,3 +448,27 @@ test('Sstc for VS-mode: stimecmp in VS is vstimecmp, compared with time + htimed
   h.setMode(Priv.U, true);
   assert.equal(csrOp(h, Csr.STIMECMP, Op.CSRRS), Cause.VirtualInstruction, 'VU-mode may not touch it');
 });
+
+test('setting A/D in a VS-stage PTE is a write the G-stage must allow: else a guest-page fault with the write pseudoinstruction', () => {
+  const h = newHart();
+  h.setMode(Priv.S, false);
+  const ram = h.env.ram;
+  const g = new Tables(ram, RAM + (1 << 20));
+  const groot = g.alloc(4 * PAGE);
+  // The VS tables' pages (GPA_BASE + 0..3 pages) are read-only in the G-stage; the data page is read/write.
+  for (let k = 0; k < 4; k++) g.map(groot, 3, 2048, GPA_BASE + k * PAGE, HOST_BASE + k * PAGE, PTE_V | PTE_R | PTE_U | PTE_A | PTE_D);
+  g.map(groot, 3, 2048, GPA_BASE + (1 << 20), HOST_BASE + (1 << 20), LEAF | PTE_U);
+  const vs = new Tables(ram, HOST_BASE, (gpa) => gpa - GPA_BASE + HOST_BASE, (a) => a - HOST_BASE + GPA_BASE);
+  const vroot = vs.alloc();
+  vs.map(vroot, 3, 512, GVA, GPA_BASE + (1 << 20), LEAF & ~(PTE_A | PTE_D)); // A and D clear: the walk must set A
+  vs.map(vroot, 3, 512, GVA + PAGE, GPA_BASE + (1 << 20), LEAF); // A and D already set: no write needed
+  h.csr.write(Csr.HGATP, groot / PAGE, 8 << 28);
+  h.csr.write(Csr.VSATP, vroot / PAGE, 8 << 28);
+  h.vmmExits = true;
+  h.setMode(Priv.S, true);
+  assert.equal(h.mmu.translate(GVA + PAGE, Access.Read, true), HOST_BASE + (1 << 20), 'no A/D update: the read-only G-stage mapping is enough');
+  assert.equal(h.mmu.translate(GVA, Access.Read, false), -1);
+  assert.equal(pendingExit(h)?.cause, Cause.LoadGuestPageFault, 'faults as the original access (a load)');
+  assert.equal(pendingExit(h)?.htinst, 0x3020, 'the pseudoinstruction of a 64-bit write');
+  assert.equal(ram.readU32(HOST_BASE + 2 * PAGE) & PTE_A, 0, 'the PTE was not written');
+});

@@ -102,6 +102,8 @@ export class Mmu {
   private hlvPriv = -1;
   /** While the G-stage translates a VS-stage page-table address (an implicit access, §9.6.3). */
   private implicitAccess = false;
+  /** ... and it is the A/D update of a VS-stage PTE (a write). */
+  private implicitWrite = false;
   private hlvx = false;
   // PMP
   readonly pmpcfg = new Uint8Array(16);
@@ -496,6 +498,14 @@ export class Mmu {
       }
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) return this.vsFault(fa, tval, probe);
+      // §9.5.1: setting A/D is an implicit write, which the G-stage must allow too (faulting as the original access).
+      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+      if ((pteLo & want) !== want && !probe) {
+        this.implicitAccess = this.implicitWrite = true;
+        const writable = this.walkG(pteGpa, Access.Write, fa, tval, probe);
+        this.implicitAccess = this.implicitWrite = false;
+        if (writable < 0) return -1;
+      }
       if (!this.markAccessed(o, pteLo, access, probe, i)) return -1;
       const vaPage = Math.floor(va / 4096);
       return (ppn + (((vaPage % span) + span) % span)) * 4096 + (va - vaPage * 4096);
@@ -566,8 +576,8 @@ export class Mmu {
       this.guestPageFaults++;
       this.hart.gvaNext = true;
       this.hart.gpaNext = gpa;
-      // §9.6.3: a fault on an implicit VS-stage page-table read reports the pseudoinstruction of a 64-bit read.
-      if (this.implicitAccess) this.hart.htinstNext = 0x3000;
+      // §9.6.3: a fault on an implicit VS-stage page-table access reports the pseudoinstruction of a 64-bit read or write.
+      if (this.implicitAccess) this.hart.htinstNext = this.implicitWrite ? 0x3020 : 0x3000;
       this.raise(guestFaultCause[fa], tval);
     }
     return -1;
