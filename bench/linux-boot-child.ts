@@ -11,6 +11,7 @@ import { VirtMachine, DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
 import { DEFAULT_APPEND } from '../src/guests/linux-guest.js';
 import { HOST_STATE_BYTES } from '../src/memory/guest-memory.js';
+import type { InlineMemory } from '../src/cpu/riscv/jit/wasm.js';
 
 /** Bytes of one decoded page: two Int32Array(2048) (src/cpu/riscv/decode-cache.ts). */
 const DECODED_PAGE_BYTES = 2 * 2048 * 4;
@@ -95,6 +96,16 @@ const threshold = process.env.TSVISOR_JIT_THRESHOLD;
 const m = new VirtMachine({
   memory, harts: 1, bios: DEFAULT_BIOS, kernel, initrd, append: DEFAULT_APPEND, console: con,
   jitThreshold: threshold === undefined || threshold === '' ? undefined : Number(threshold),
+});
+// TSVISOR_JIT_BACKGROUND=0 compiles synchronously, TSVISOR_JIT_EAGER=0 keeps V8's lazy compilation,
+// TSVISOR_JIT_INLINE=none|loops|all chooses where memory accesses are inlined, TSVISOR_JIT_TIER_UP sets
+// the instructions after which a page is recompiled with them all inlined (for tuning the JIT).
+const env = process.env;
+m.jit?.configure({
+  ...(env.TSVISOR_JIT_BACKGROUND === undefined ? {} : { background: env.TSVISOR_JIT_BACKGROUND !== '0' }),
+  ...(env.TSVISOR_JIT_EAGER === undefined ? {} : { eager: env.TSVISOR_JIT_EAGER !== '0' }),
+  ...(env.TSVISOR_JIT_INLINE === undefined ? {} : { inlineMemory: env.TSVISOR_JIT_INLINE as InlineMemory }),
+  ...(env.TSVISOR_JIT_TIER_UP === undefined ? {} : { tierUpAt: Number(env.TSVISOR_JIT_TIER_UP) }),
 });
 const done = m.run();
 await con.waitFor(INIT_MARKER, 600_000);

@@ -214,7 +214,10 @@ async function main(): Promise<void> {
   const linux = await linuxBoot();
   process.stdout.write(`\nLinux 6.1 boot to init (${DEFAULT_APPEND}; same kernel, initramfs and OpenSBI; 1 hart, 256 MiB):\n` +
     `  tsvisor jit ${linux.tsvisorBootSeconds.toFixed(2)} s (${(linux.instructions / 1e6).toFixed(0)} M instructions, ` +
-    `${linux.jit?.translations ?? 0} translations, ${(linux.jit?.translateMs ?? 0).toFixed(0)} ms translating), ` +
+    `${linux.jit?.translations ?? 0} translations, ${(linux.jit?.translateMs ?? 0).toFixed(0)} ms translating, ` +
+    `${linux.jit === null ? 0 : (linux.jit.codeBytes / Math.max(1, linux.jit.instructionsTranslated)).toFixed(0)} B of WebAssembly per instruction, ` +
+    `${linux.jit === null ? 0 : (100 * linux.jit.executedTranslated / linux.instructions).toFixed(0)}% of instructions run translated, ` +
+    `${linux.jit?.tierUps ?? 0} pages tiered up), ` +
     `interpreter ${linux.interpBootSeconds.toFixed(2)} s, qemu ${fmt(linux.qemuBootSeconds, 2)} s; ` +
     `jit/qemu speed ${linux.ratio === null ? 'n/a' : linux.ratio.toFixed(3) + 'x'}\n` +
     `  tsvisor host memory: peak RSS ${linux.maxRssMiB.toFixed(0)} MiB, guest RAM touched ${linux.touchedGuestMiB.toFixed(0)} MiB, ` +

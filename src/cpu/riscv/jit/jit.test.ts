@@ -16,7 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtMachine, type CpuEngine } from '../../../machine/virt.js';
-import type { JitBackend } from './jit.js';
+import type { JitBackend, JitOptions } from './jit.js';
 import { BufferCharBackend } from '../../../backends/buffer-char.js';
 
 function rng(seed: number): () => number {
@@ -202,12 +202,29 @@ interface EndState {
   fflags: number;
   data: string;
   translations: number;
+  tierUps: number;
 }
 
-async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm'): Promise<EndState> {
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend });
+/** Instructions per slice: small, so that background compiles land (between slices) while the programs run. */
+const SLICE = 256;
+
+/**
+ * Runs `m` slice by slice until it powers off; whenever a batch is compiling
+ * in the background, waits for it first (as if the compile took no time:
+ * deterministic, and the background path still installs every module).
+ */
+async function runToEnd(m: VirtMachine): Promise<void> {
+  for (let i = 0; i < 200_000 && m.exitCode === undefined; i++) {
+    if (m.jit?.busy === true) await m.jit.settle();
+    m.runSlice();
+  }
+}
+
+async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm', options: JitOptions = {}): Promise<EndState> {
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend, slice: SLICE });
   if (cpu === 'jit') assert.equal(m.jit?.backend, jitBackend);
-  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  m.jit?.configure(options);
+  await runToEnd(m);
   const h = m.harts[0];
   const dataOff = 0x10000 - 64;
   return {
@@ -218,23 +235,33 @@ async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wa
     fflags: h.fpu.fflags,
     data: Buffer.from(m.ram.u8.subarray(dataOff, dataOff + 256)).toString('hex'),
     translations: m.jit?.stats.translations ?? 0,
+    tierUps: m.jit?.stats.tierUps ?? 0,
   };
 }
 
-for (const backend of ['wasm', 'js'] as const) {
-  test(`the JIT (${backend}) ends random programs in the same state as the interpreter`, { timeout: 120_000 }, async () => {
+const MODES: Array<[string, JitBackend, JitOptions]> = [
+  ['wasm', 'wasm', {}],
+  ['wasm, compiled in the background', 'wasm', { background: true }],
+  // Memory accesses inlined in loops, and pages recompiled with them all inlined as soon as they have run.
+  ['wasm, inlined and tiered up', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 }],
+  ['js', 'js', {}],
+];
+for (const [mode, backend, options] of MODES) {
+  test(`the JIT (${mode}) ends random programs in the same state as the interpreter`, { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-    let translated = 0;
+    let translated = 0, tieredUp = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const image = join(dir, `p${seed}.bin`);
       writeFileSync(image, new Uint8Array(program(seed).buffer));
       const interp = await runOn(image, 'interp');
-      const jit = await runOn(image, 'jit', backend);
+      const jit = await runOn(image, 'jit', backend, options);
       assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
       translated += jit.translations;
-      assert.deepEqual({ ...jit, translations: 0 }, { ...interp, translations: 0 }, `seed ${seed}`);
+      tieredUp += jit.tierUps;
+      assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, `seed ${seed}`);
     }
     assert.ok(translated >= 40, `the translator must have taken over (translations: ${translated})`);
+    if (options.tierUpAt !== undefined) assert.ok(tieredUp > 0, 'pages were recompiled with inlined accesses');
   });
 }
 
@@ -305,8 +332,8 @@ test('regions compiled together in one module chain, and one dropped by a code w
   writeFileSync(image, new Uint8Array(words.buffer));
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0);
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm' });
-  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm', slice: SLICE });
+  await runToEnd(m);
   const h = m.harts[0];
   assert.equal(m.exitCode, 0);
   assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
@@ -323,14 +350,44 @@ test('a full function table drops every translation and hot code is translated a
   const image = join(dir, 'pages.bin');
   writeFileSync(image, new Uint8Array(multiPageProgram(20, 3, 45).buffer));
   const interp = await runOn(image, 'interp');
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm' });
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm', slice: SLICE });
   const jit = m.jit as NonNullable<typeof m.jit>;
   jit.configure({ batch: 2, maxRegions: 8 });
-  for (let i = 0; i < 2000 && m.exitCode === undefined; i++) m.runSlice();
+  await runToEnd(m);
   const h = m.harts[0];
   assert.equal(m.exitCode, 0);
   assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
   assert.equal(h.stats.instret, interp.instret);
   const s = jit.snapshot();
   assert.ok(s.translations > 8 * 3, `regions were translated again after the table filled (translations: ${s.translations})`);
+});
+
+test('a page rewritten while its module compiles in the background never runs the stale translation', { timeout: 30_000 }, async () => {
+  // Iteration 30 of 60 rewrites the function on page 8 (function 7). Its region is in the first batch
+  // (compiled once the functions are hot, within a few iterations), which the JIT is told to install only
+  // at settle(), so the guest runs on in the interpreter and rewrites the page before the module is installed.
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'pages.bin');
+  writeFileSync(image, new Uint8Array(multiPageProgram(20, 7, 30).buffer));
+  const interp = await runOn(image, 'interp');
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm', slice: SLICE });
+  const jit = m.jit as NonNullable<typeof m.jit>;
+  jit.configure({ background: true, deferInstall: true });
+  const h = m.harts[0];
+  let compiledBeforePatch = false, looping = false;
+  for (let i = 0; i < 200_000 && m.exitCode === undefined && !(looping && h.xl[LOOP] < 30); i++) {
+    m.runSlice();
+    looping ||= h.xl[LOOP] > 30;
+    if (h.xl[LOOP] > 30 && jit.busy) compiledBeforePatch = true;
+  }
+  assert.ok(compiledBeforePatch, `a batch was compiling before the guest rewrote the page (${JSON.stringify(jit.snapshot())}, x29 ${h.xl[LOOP]})`);
+  assert.equal(jit.snapshot().translations, 0, 'nothing installed yet');
+  await jit.settle();
+  const s = jit.snapshot();
+  assert.ok(s.staleRegions >= 1, `the rewritten page's region was not installed (stale regions: ${s.staleRegions})`);
+  assert.ok(s.translations > 0, 'the other regions were installed');
+  await runToEnd(m);
+  assert.equal(m.exitCode, 0);
+  assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
+  assert.equal(h.stats.instret, interp.instret);
 });

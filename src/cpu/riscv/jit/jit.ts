@@ -22,12 +22,14 @@
  * path re-translates.
  */
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import type { DecodeCache, DecodedPage, PageJitState, RegionFn } from '../decode-cache.js';
 import { r64, mul64, mulh64, mulhsu64, mulhu64, div64, divu64, rem64, remu64 } from '../int64.js';
 import { discoverRegion, generateRegion } from './translator.js';
-import { SCRATCH_WORDS, WasmBackend, type WasmCounters } from './wasm.js';
+import { SCRATCH_WORDS, WasmBackend, type InlineMemory, type WasmCounters } from './wasm.js';
 import { EntryTable } from './entry-table.js';
+import { CompileWorker } from './compile-worker.js';
 import type { Block } from './translator.js';
 import type { Hart } from '../hart.js';
 
@@ -57,10 +59,20 @@ export interface JitStats {
   chains: number;
   /** Guest instructions executed in translated code (the WebAssembly back end counts them). */
   executedTranslated: number;
+  /** WebAssembly generated (bytes of module) and the time spent generating it (ms; part of translateMs). */
+  codeBytes: number;
+  codegenMs: number;
+  /** Batches compiled in the background, and their total time from start to arrival (ms, not part of translateMs). */
+  backgroundBatches: number;
+  backgroundMs: number;
+  /** Regions compiled in the background whose page was dropped or rewritten meanwhile: never installed. */
+  staleRegions: number;
+  /** Pages recompiled with inlined memory accesses because their code ran long (see {@link JitOptions.tierUpAt}). */
+  tierUps: number;
 }
 
 /** Default number of arrivals at an entry point before it is translated. */
-export const DEFAULT_THRESHOLD = 30000;
+export const DEFAULT_THRESHOLD = 5000;
 const SLOTS = 2048;
 /** A page's region grows by re-translation for at most this many entry points (see translate()). */
 const MAX_UNION_ROOTS = 12;
@@ -114,8 +126,40 @@ export interface JitOptions {
   flushArrivals?: number;
   /** Most regions alive in the shared function table; past it every translation is dropped (and remade as code gets hot again). */
   maxRegions?: number;
+  /**
+   * Compile batches on a worker thread (`compile-worker.ts`) while the hart
+   * keeps interpreting the queued code, instead of synchronously. Off by
+   * default: on two cores the Linux boot to init measured 0.1–0.25 s slower
+   * with it at every threshold from 200 to 30 000.
+   */
+  background?: boolean;
+  /**
+   * With `background`: have V8 compile every function of a module on the
+   * worker, not at its first call on the hart's thread (see
+   * {@link eagerWasmCompilation}).
+   */
+  eager?: boolean;
+  /**
+   * With `background`: install compiled batches only in {@link Jit.settle}
+   * (for tests: makes "the guest ran on while the batch compiled" certain).
+   */
+  deferInstall?: boolean;
+  /** Where loads and stores inline the TLB lookup and RAM access (see {@link InlineMemory}); elsewhere they call the shared access. */
+  inlineMemory?: InlineMemory;
+  /** Instructions a page's regions execute before it is recompiled with every memory access inlined (0: never). */
+  tierUpAt?: number;
+  /** Region entries from the hart between looks for pages to tier up (at least; more once more pages are translated). */
+  tierUpEvery?: number;
 }
 
+/** Default {@link JitOptions.tierUpAt}. */
+export const DEFAULT_TIER_UP = 20_000_000;
+/** Default {@link JitOptions.tierUpEvery}. */
+const TIER_UP_EVERY = 256;
+/** Slots of the executed-instruction counts of regions (a power of two; 4 bytes each, in the WebAssembly memory). */
+const COUNT_SLOTS = 1 << 15;
+/** Most batches compiling in the background at once. */
+const MAX_COMPILING = 4;
 /** Default {@link JitOptions.batch}. */
 export const DEFAULT_BATCH = 16;
 /** Default {@link JitOptions.maxRegions}. */
@@ -135,9 +179,13 @@ interface QueuedPage {
 interface PlannedRegion {
   page: DecodedPage;
   pj: PageJitState;
+  /** The page's generation when the region was made (a rewritten page has a new one). */
+  gen: number;
   blocks: Block[];
   /** True when it replaces everything the page had (see translate()); `roots` then join the page's roots. */
   union: boolean;
+  /** Made by tierUp(): inlines every memory access. */
+  inline?: boolean;
   roots: number[];
 }
 
@@ -148,12 +196,31 @@ interface PageRegions {
   keys: number[];
   /** Function-table indices of its regions. */
   indices: number[];
+  /** Its regions inline every memory access (made by tierUp()). */
+  inline: boolean;
+}
+
+/** V8's `--wasm-lazy-compilation` as last set here (its default is on). */
+let lazyWasm = true;
+
+/**
+ * Eager: V8 compiles every function of a module when the module is compiled
+ * (on the compile worker, then, all of it); lazy (V8's default): at each
+ * function's first call, on the thread that calls it — `WebAssembly.compile`
+ * too only validates in the background under it. Process-wide (a V8 flag);
+ * it matters only to modules compiled after it.
+ */
+function eagerWasmCompilation(eager: boolean): void {
+  if (lazyWasm === !eager) return;
+  lazyWasm = !eager;
+  setFlagsFromString(eager ? '--no-wasm-lazy-compilation' : '--wasm-lazy-compilation');
 }
 
 export class Jit {
   readonly stats: JitStats = {
     translations: 0, blocksTranslated: 0, instructionsTranslated: 0, translateMs: 0,
     cacheHits: 0, cacheMisses: 0, rejected: 0, invalidations: 0, batches: 0, chains: 0, executedTranslated: 0,
+    codeBytes: 0, codegenMs: 0, backgroundBatches: 0, backgroundMs: 0, staleRegions: 0, tierUps: 0,
   };
   private readonly env: RegionEnv;
   private wasm: WasmBackend | undefined;
@@ -170,6 +237,23 @@ export class Jit {
   private batch = DEFAULT_BATCH;
   private flushArrivals: number;
   private maxRegions = DEFAULT_MAX_REGIONS;
+  private background = false;
+  private eager = true;
+  private inlineMemory: InlineMemory = 'none';
+  private deferInstall = false;
+  private tierUpAt = DEFAULT_TIER_UP;
+  private tierUpEvery = TIER_UP_EVERY;
+  /** Region entries through lookup() left before the next look for pages to tier up. */
+  private tierUpCountdown = TIER_UP_EVERY;
+  /** Batches being compiled on the compile worker, by job id, with when they started. */
+  private readonly compiling = new Map<number, { plan: PlannedRegion[]; resets: number; t0: number }>();
+  private worker: CompileWorker | null = null;
+  /** Counts arrivals at untranslated code, to look for compiled batches every so often. */
+  private tick = 0;
+  /** Pages with a region in a batch being compiled: each is in one at a time, so its regions install in order. */
+  private readonly compilingPages = new Set<DecodedPage>();
+  /** Bumped by dropAll(): a batch planned before it is never installed. */
+  private resets = 0;
 
   constructor(private readonly ram: GuestRam, private readonly cache: DecodeCache, readonly threshold = DEFAULT_THRESHOLD, options: JitOptions = {}) {
     this.env = {
@@ -187,6 +271,31 @@ export class Jit {
     this.batch = Math.max(1, options.batch ?? this.batch);
     this.flushArrivals = Math.max(1, options.flushArrivals ?? this.flushArrivals);
     this.maxRegions = Math.max(this.batch * 4, options.maxRegions ?? this.maxRegions);
+    this.background = options.background ?? this.background;
+    this.eager = options.eager ?? this.eager;
+    this.inlineMemory = options.inlineMemory ?? this.inlineMemory;
+    this.deferInstall = options.deferInstall ?? this.deferInstall;
+    this.tierUpAt = Math.max(0, options.tierUpAt ?? this.tierUpAt);
+    this.tierUpEvery = Math.max(1, options.tierUpEvery ?? this.tierUpEvery);
+    this.tierUpCountdown = Math.min(this.tierUpCountdown, this.tierUpEvery);
+    if (this.wasm !== undefined) this.wasm.inlineMemory = this.inlineMemory;
+    if (this.wasm !== undefined) eagerWasmCompilation(this.background && this.eager);
+    if (this.wasm !== undefined && this.background) this.worker ??= CompileWorker.get();
+  }
+
+  /** Resolves once no batch is being compiled in the background (for tests and tools). */
+  async settle(): Promise<void> {
+    this.deferInstall = false;
+    for (;;) {
+      this.collect();
+      if (this.compiling.size === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /** True while a batch is being compiled in the background. */
+  get busy(): boolean {
+    return this.compiling.size > 0;
   }
 
   /** The back end in use. */
@@ -207,16 +316,18 @@ export class Jit {
       !harts.every((h) => inside(h.xl) && inside(h.xh) && inside(h.mmu.tag) && inside(h.mmu.ramOffset))) return this.backend;
     const scratch = ram.hostArray(Int32Array, SCRATCH_WORDS);
     const words = ram.hostArray(Int32Array, 2 << ENTRY_BITS);
-    if (!inside(scratch) || !inside(words)) return this.backend;
+    const counts = ram.hostArray(Int32Array, COUNT_SLOTS);
+    if (!inside(scratch) || !inside(words) || !inside(counts)) return this.backend;
     const entries = new EntryTable(words, ENTRY_BITS);
     this.entryTable = entries;
     this.wasm = new WasmBackend({
-      ram, scratch,
+      ram, scratch, counts,
       layout: {
         memory, scratch: scratch.byteOffset, dirty: ram.dirty.bits.byteOffset, codePages: ram.codePages.byteOffset,
-        entries: entries.byteOffset, entryBits: ENTRY_BITS,
+        entries: entries.byteOffset, entryBits: ENTRY_BITS, counts: counts.byteOffset, countSlots: COUNT_SLOTS,
       },
     }, this.current, this.epoch, this.counters);
+    this.configure({});
     return 'wasm';
   }
 
@@ -233,9 +344,48 @@ export class Jit {
    * undefined to interpret. Counts the arrival and translates when hot.
    */
   lookup(page: DecodedPage, off: number): RegionFn | undefined {
+    // Every so often, recompile pages whose regions have run long (this may replace the region found here).
+    // Each look visits every translated page, so looks get rarer as pages get more numerous.
+    if (--this.tierUpCountdown <= 0 && this.tierUpAt > 0 && this.wasm !== undefined) {
+      this.tierUpCountdown = Math.max(this.tierUpEvery, this.pages.size);
+      this.tierUp();
+    }
     const fn = translated(page, off);
     if (fn !== undefined) { this.stats.cacheHits++; return fn; }
     return this.arrive(page, off);
+  }
+
+  /**
+   * Recompiles, synchronously and with every memory access inlined, each
+   * page whose compact regions (loads and stores call the runtime's shared
+   * accesses: small code, quick to compile) have executed {@link
+   * JitOptions.tierUpAt} instructions: hot loops get the faster code, the
+   * rest of the code stays small.
+   */
+  private tierUp(): void {
+    const wasm = this.wasm as WasmBackend;
+    const hot: PlannedRegion[] = [];
+    for (const regions of this.pages.values()) {
+      if (regions.inline) continue;
+      let executed = 0;
+      for (const index of regions.indices) executed += wasm.executedBy(index);
+      if (executed < this.tierUpAt) continue;
+      const { page } = regions;
+      const pj = page.jit;
+      if (pj === undefined || pj.roots.length === 0 || this.compilingPages.has(page)) continue;
+      const blocks = discoverRegion(this.cache, page, pj.roots);
+      if (blocks.length === 0) continue;
+      hot.push({ page, pj, gen: page.gen, blocks, union: true, inline: true, roots: [] });
+      regions.inline = true; // not again, even if it does not get installed
+    }
+    if (hot.length === 0) return;
+    if (wasm.tableUsed + hot.length > this.maxRegions) return;
+    const t0 = performance.now();
+    const bytes = wasm.assemble(hot.map((r) => r.blocks), 'all');
+    this.stats.codeBytes += bytes.length;
+    this.installBatch(new WebAssembly.Module(bytes), hot, this.resets);
+    this.stats.tierUps += hot.length;
+    this.stats.translateMs += performance.now() - t0;
   }
 
   /**
@@ -270,6 +420,12 @@ export class Jit {
     }
     const slot = off >>> 1;
     this.stats.cacheMisses++;
+    if (this.compiling.size > 0 && !this.deferInstall && ((++this.tick & 63) === 0 || pj.heat[slot] === PENDING)) {
+      // Install what the worker has compiled (this entry may be among it).
+      this.collect();
+      const fn = translated(page, off);
+      if (fn !== undefined) return fn;
+    }
     const heat = pj.heat[slot];
     if (heat >= PENDING) {
       if (heat === UNTRANSLATABLE || ++this.pendingArrivals < this.flushArrivals) return undefined;
@@ -305,18 +461,24 @@ export class Jit {
       return undefined;
     }
     const fn = (new Function('env', 'dp', generateRegion(blocks)) as RegionFactory)(this.env, page);
-    this.install({ page, pj, blocks, union: union || pj.entries === undefined, roots: [off] }, fn, -1);
+    this.install({ page, pj, gen: page.gen, blocks, union: union || pj.entries === undefined, roots: [off] }, fn, -1);
     this.stats.translations++;
     this.stats.translateMs += performance.now() - t0;
     return fn;
   }
 
-  /** The WebAssembly back end: compiles the regions of every queued page into one module. */
+  /**
+   * The WebAssembly back end: compiles the regions of every queued page into
+   * one module — synchronously, or in the background, in which case the
+   * queued entry points stay with the interpreter until the module arrives.
+   */
   private translateQueued(): void {
+    if (this.compiling.size >= MAX_COMPILING) return; // the next batch starts when one has arrived
     const wasm = this.wasm as WasmBackend;
     const t0 = performance.now();
-    const queued = [...this.queue.values()];
-    this.queue.clear();
+    // A page whose regions are compiling stays queued for a later batch.
+    const queued = [...this.queue.values()].filter((q) => !this.compilingPages.has(q.page));
+    for (const q of queued) this.queue.delete(q.page);
     this.pendingArrivals = 0;
     if (wasm.tableUsed + 2 * queued.length > this.maxRegions) this.dropAll();
     const plan: PlannedRegion[] = [];
@@ -326,7 +488,7 @@ export class Jit {
       const union = pj.entries === undefined || pj.roots.length + q.roots.length <= MAX_UNION_ROOTS;
       const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, ...q.roots] : q.roots);
       const starts = new Set(blocks.map((b) => b.start));
-      if (blocks.length > 0) plan.push({ page, pj, blocks, union, roots: q.roots.filter((r) => starts.has(r)) });
+      if (blocks.length > 0) plan.push({ page, pj, gen: q.gen, blocks, union, roots: q.roots.filter((r) => starts.has(r)) });
       for (const r of q.roots) {
         if (starts.has(r)) continue;
         // Not in the page's region: it starts with an untranslatable instruction, or did not fit.
@@ -335,17 +497,68 @@ export class Jit {
           pj.heat[r >>> 1] = UNTRANSLATABLE;
           this.stats.rejected++;
         } else {
-          plan.push({ page, pj, blocks: own, union: false, roots: [r] });
+          plan.push({ page, pj, gen: q.gen, blocks: own, union: false, roots: [r] });
         }
       }
     }
     if (plan.length > 0) {
-      const regions = wasm.compile(plan.map((r) => ({ blocks: r.blocks, ramOffset: r.page.ramOffset })));
-      plan.forEach((r, k) => this.install(r, regions[k].fn, regions[k].index));
-      this.stats.batches++;
-      this.stats.translations += plan.length;
+      const t1 = performance.now();
+      const bytes = wasm.assemble(plan.map((r) => r.blocks));
+      this.stats.codegenMs += performance.now() - t1;
+      this.stats.codeBytes += bytes.length;
+      if (this.background && this.worker !== null) {
+        for (const r of plan) this.compilingPages.add(r.page);
+        this.compiling.set(this.worker.submit(bytes), { plan, resets: this.resets, t0 });
+      } else {
+        this.installBatch(new WebAssembly.Module(bytes), plan, this.resets);
+      }
     }
     this.stats.translateMs += performance.now() - t0;
+  }
+
+  /** Installs every batch the compile worker has finished; then starts the next one if it is due. */
+  private collect(): void {
+    const worker = this.worker as CompileWorker;
+    let arrived = false;
+    for (const [id, job] of this.compiling) {
+      const r = worker.take(id);
+      if (r === undefined) continue;
+      this.compiling.delete(id);
+      for (const p of job.plan) this.compilingPages.delete(p.page);
+      if ('error' in r) throw new Error(`JIT: the WebAssembly of a batch does not compile: ${r.error}`);
+      const t0 = performance.now();
+      this.stats.backgroundBatches++;
+      this.stats.backgroundMs += t0 - job.t0;
+      this.installBatch(r.module, job.plan, job.resets);
+      this.stats.translateMs += performance.now() - t0;
+      arrived = true;
+    }
+    // Pages queued meanwhile go next, if they would have started a batch already.
+    if (arrived && (this.queue.size >= this.batch || (this.queue.size > 0 && this.pendingArrivals >= this.flushArrivals))) this.translateQueued();
+  }
+
+  /**
+   * Installs the regions of a compiled batch whose page is still what it was
+   * when they were made: a page dropped (its code written, or the cache
+   * emptied) while the batch compiled has a new generation, and all
+   * translations are dropped by dropAll(). The others' entry points go
+   * back to counting arrivals.
+   */
+  private installBatch(module: WebAssembly.Module, plan: PlannedRegion[], resets: number): void {
+    const wasm = this.wasm as WasmBackend;
+    const live: Array<{ k: number; ramOffset: number }> = [];
+    plan.forEach((r, k) => {
+      const current = r.page.jit === r.pj && r.page.gen === r.gen && resets === this.resets &&
+        (r.union || r.pj.entries !== undefined);
+      if (current) { live.push({ k, ramOffset: r.page.ramOffset }); return; }
+      this.stats.staleRegions++;
+      if (r.page.jit === r.pj) for (const off of r.roots) r.pj.heat[off >>> 1] = Math.min(this.threshold, PENDING) - 1;
+    });
+    if (live.length === 0) return;
+    const regions = wasm.instantiate(module, live);
+    live.forEach((l, j) => this.install(plan[l.k], regions[j].fn, regions[j].index));
+    this.stats.batches++;
+    this.stats.translations += live.length;
   }
 
   /** Makes region `fn` (at function-table index `index`, -1 for JavaScript) the translation of its blocks. */
@@ -354,12 +567,12 @@ export class Jit {
     const slots = page.ramOffset >>> 12;
     let regions = this.pages.get(slots);
     if (index >= 0 && regions === undefined) {
-      regions = { page, keys: [], indices: [] };
+      regions = { page, keys: [], indices: [], inline: false };
       this.pages.set(slots, regions);
     }
     if (r.union) {
       // Everything the page had is superseded: the entries array is replaced.
-      if (regions !== undefined) this.forget(regions);
+      if (regions !== undefined) { this.forget(regions); regions.inline = r.inline === true; }
       const entries = new Array<RegionFn | undefined>(SLOTS);
       for (const b of blocks) entries[b.start >>> 1] = fn;
       pj.entries = entries;
@@ -409,6 +622,7 @@ export class Jit {
    * still hot is queued again at its next arrival.
    */
   private dropAll(): void {
+    this.resets++;
     for (const regions of this.pages.values()) {
       const pj = regions.page.jit;
       if (pj !== undefined) { pj.entries = undefined; pj.roots = []; }

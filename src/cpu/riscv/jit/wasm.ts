@@ -14,18 +14,25 @@
  * dispatch (`br_table` over the page's 2-byte slots) into nested blocks, one
  * per guest block; a jump to a block of the region continues the loop, any
  * other target leaves. Everything that is not plain integer work — slow-path
- * loads and stores (TLB miss, MMIO, misaligned), FP, atomics, 128-bit
- * multiplies, a store into a page holding code — calls back into
- * JavaScript, which is exact by construction: it is the interpreter's code.
- * Exits leave the next pc in a scratch area; a helper that trapped has set
- * the pc itself.
+ * loads and stores (TLB miss, MMIO, misaligned), FP, atomics, a store into a
+ * page holding code — calls back into JavaScript, which is exact by
+ * construction: it is the interpreter's code.
+ *
+ * Code size matters as much as code speed here (V8 validates and compiles
+ * every byte, and a region runs only a few dozen instructions per entry), so
+ * every exit is a branch to one of two shared exit blocks at the end of the
+ * function — "leave for pc = page + offset" (the offset is the branch's
+ * value) and "a helper left" (the helper set the pc, the exit kind and the
+ * instruction count itself) — and the slow paths are small functions shared
+ * by the module. Registers are loaded once on entry and only those the
+ * region writes are stored back, once, on the way out.
  */
 import { Op, X_SINK } from '../decode.js';
 import type { RegionFn } from '../decode-cache.js';
 import { Mstatus } from '../constants.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
-import { mulh64, mulhsu64, mulhu64, r64 } from '../int64.js';
+import { r64 } from '../int64.js';
 import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
@@ -33,36 +40,198 @@ import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
 const I32 = 0x7f, I64 = 0x7e;
 
-function uleb(out: number[], v: number): void {
-  do {
-    let b = v & 0x7f;
-    v = Math.floor(v / 128);
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-}
+/** A growing byte buffer with the LEB128 writers of the binary format. */
+class ByteWriter {
+  bytes: Uint8Array<ArrayBuffer>;
+  len = 0;
 
-function sleb(out: number[], v: number): void {
-  // v is an integer within ±2^53; for i64 constants of 32-bit immediates this is exact.
-  for (;;) {
-    const b = v & 0x7f;
-    v = Math.floor(v / 128);
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) { out.push(b); return; }
-    out.push(b | 0x80);
+  constructor(capacity = 1 << 14) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  private grow(need: number): void {
+    let cap = this.bytes.length * 2;
+    while (cap < this.len + need) cap *= 2;
+    const b = new Uint8Array(cap);
+    b.set(this.bytes.subarray(0, this.len));
+    this.bytes = b;
+  }
+
+  byte(b: number): void {
+    if (this.len === this.bytes.length) this.grow(1);
+    this.bytes[this.len++] = b;
+  }
+
+  byte2(a: number, b: number): void {
+    if (this.len + 2 > this.bytes.length) this.grow(2);
+    this.bytes[this.len++] = a;
+    this.bytes[this.len++] = b;
+  }
+
+  /** Appends `a`. */
+  put(a: ArrayLike<number>): void {
+    if (this.len + a.length > this.bytes.length) this.grow(a.length);
+    this.bytes.set(a, this.len);
+    this.len += a.length;
+  }
+
+  uleb(v: number): void {
+    if (v < 0x80) { this.byte(v); return; }
+    do {
+      let b = v & 0x7f;
+      v = Math.floor(v / 128);
+      if (v !== 0) b |= 0x80;
+      this.byte(b);
+    } while (v !== 0);
+  }
+
+  /** A signed LEB128; v is an integer within ±2^53 or -2^63 (exact in a double). */
+  sleb(v: number): void {
+    if (v >= -64 && v < 64) { this.byte(v & 0x7f); return; }
+    for (;;) {
+      const b = v & 0x7f;
+      v = Math.floor(v / 128);
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) { this.byte(b); return; }
+      this.byte(b | 0x80);
+    }
+  }
+
+  /** Reserves a 5-byte (padded) uleb32 to be filled in by {@link patchLeb}; returns its position. */
+  reserveLeb(): number {
+    const at = this.len;
+    this.put(PAD_LEB);
+    return at;
+  }
+
+  /** Writes `v` as the padded uleb32 reserved at `at`. */
+  patchLeb(at: number, v: number): void {
+    for (let k = 0; k < 4; k++) { this.bytes[at + k] = (v & 0x7f) | 0x80; v >>>= 7; }
+    this.bytes[at + 4] = v & 0x7f;
+  }
+
+  /** The bytes written so far (a view). */
+  view(): Uint8Array<ArrayBuffer> {
+    return this.bytes.subarray(0, this.len);
   }
 }
 
-/** The imports a region calls, in index order. */
-const IMPORTS: Array<{ name: string; params: number; result: boolean }> = [
-  { name: 'ld', params: 4, result: true },
-  { name: 'st', params: 6, result: true },
-  { name: 'cw', params: 2, result: true },
-  { name: 'fp', params: 2, result: true },
-  { name: 'fls', params: 5, result: true },
-  { name: 'amo', params: 6, result: true },
-  { name: 'mulh', params: 5, result: false },
-];
-const F = { ld: 0, st: 1, cw: 2, fp: 3, fls: 4, amo: 5, mulh: 6 } as const;
+const PAD_LEB = [0x80, 0x80, 0x80, 0x80, 0x00];
+
+/** Emits function bodies with structured-control depth tracking. */
+class Body extends ByteWriter {
+  private depth = 0;
+  /** Starts a new function body. */
+  reset(): void { this.depth = 0; }
+  op(a: number): this { this.byte(a); return this; }
+  op2(a: number, b: number): this { this.byte2(a, b); return this; }
+  i32(v: number): this { this.byte(0x41); this.sleb(v | 0); return this; }
+  i64(v: number): this { this.byte(0x42); this.sleb(v); return this; }
+  get(l: number): this { return this.local(0x20, l); }
+  set(l: number): this { return this.local(0x21, l); }
+  tee(l: number): this { return this.local(0x22, l); }
+  private local(opcode: number, l: number): this {
+    if (l < 0x80) this.byte2(opcode, l);
+    else { this.byte(opcode); this.uleb(l); }
+    return this;
+  }
+  globalGet(g: number): this { this.byte2(0x23, g); return this; }
+  globalSet(g: number): this { this.byte2(0x24, g); return this; }
+  call(f: number): this { this.byte(0x10); this.uleb(f); return this; }
+  /** Memory access `opcode` with a zero alignment hint and `offset`. */
+  mem(opcode: number, offset = 0): this { this.byte2(opcode, 0); this.uleb(offset); return this; }
+  block(type = 0x40): number { this.byte2(0x02, type); return ++this.depth; }
+  loop(): number { this.byte2(0x03, 0x40); return ++this.depth; }
+  if(): number { this.byte2(0x04, 0x40); return ++this.depth; }
+  /** An `if` whose arms leave one value of `type`. */
+  ifTyped(type: number): number { this.byte2(0x04, type); return ++this.depth; }
+  else(): this { this.byte(0x05); return this; }
+  end(): this { this.byte(0x0b); this.depth--; return this; }
+  /** Branches to the label opened at absolute depth `label`. */
+  br(label: number): this { this.byte(0x0c); this.uleb(this.depth - label); return this; }
+  brIf(label: number): this { this.byte(0x0d); this.uleb(this.depth - label); return this; }
+  brTable(labels: number[], dflt: number): this {
+    this.byte(0x0e);
+    this.uleb(labels.length);
+    for (const l of labels) this.uleb(this.depth - l);
+    this.uleb(this.depth - dflt);
+    return this;
+  }
+}
+
+// Opcodes used below.
+const O = {
+  i32load: 0x28, i64load: 0x29, f64load: 0x2b, i32load8u: 0x2d,
+  i64load8s: 0x30, i64load8u: 0x31, i64load16s: 0x32, i64load16u: 0x33, i64load32s: 0x34, i64load32u: 0x35,
+  i32store: 0x36, i64store: 0x37, i32store8: 0x3a, i64store8: 0x3c, i64store16: 0x3d, i64store32: 0x3e,
+  i32eqz: 0x45, i32eq: 0x46, i32ne: 0x47, i32lts: 0x48, i32ges: 0x4e,
+  i64eqz: 0x50, i64eq: 0x51, i64ne: 0x52, i64lts: 0x53, i64ltu: 0x54, i64ges: 0x59, i64geu: 0x5a,
+  f64eq: 0x61,
+  i32add: 0x6a, i32sub: 0x6b, i32mul: 0x6c, i32divs: 0x6d, i32divu: 0x6e, i32rems: 0x6f, i32remu: 0x70,
+  i32and: 0x71, i32or: 0x72, i32xor: 0x73, i32shl: 0x74, i32shrs: 0x75, i32shru: 0x76,
+  i64add: 0x7c, i64sub: 0x7d, i64mul: 0x7e, i64divs: 0x7f, i64divu: 0x80, i64rems: 0x81, i64remu: 0x82,
+  i64and: 0x83, i64or: 0x84, i64xor: 0x85, i64shl: 0x86, i64shrs: 0x87, i64shru: 0x88,
+  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9, f64ne: 0x62, i32gts: 0x4a, i32ltu: 0x49,
+  i64extend8s: 0xc2, i64extend16s: 0xc3, i64extend32s: 0xc4,
+  select: 0x1b, drop: 0x1a, unreachable: 0x00, ret: 0x0f,
+} as const;
+
+/** By operation: the wasm opcode of an R-type or branch instruction (0: none). */
+const OPCODE = new Uint8Array(Op.COUNT);
+/** By operation: the inline load/store opcode, and the access size in bytes. */
+const MEM_OPCODE = new Uint8Array(Op.COUNT);
+const MEM_SIZE = new Uint8Array(Op.COUNT);
+/** By load operation: its kind for the slow path's extension (see LOAD_SIZE). */
+const LOAD_KIND = new Uint8Array(Op.COUNT);
+/** By load kind (LB, LH, LW, LD, LBU, LHU, LWU): size, and the inline load's opcode. */
+const LOAD_SIZE = [1, 2, 4, 8, 1, 2, 4];
+const LOAD_OPCODE = [0x30, 0x32, 0x34, 0x29, 0x31, 0x33, 0x35];
+(() => {
+  const set = (t: Uint8Array, pairs: Array<[number, number]>): void => { for (const [k, v] of pairs) t[k] = v; };
+  set(OPCODE, [[Op.BEQ, O.i64eq], [Op.BNE, O.i64ne], [Op.BLT, O.i64lts], [Op.BGE, O.i64ges], [Op.BLTU, O.i64ltu], [Op.BGEU, O.i64geu],
+    [Op.ADD, O.i64add], [Op.SUB, O.i64sub], [Op.SLL, O.i64shl], [Op.SRL, O.i64shru], [Op.SRA, O.i64shrs],
+    [Op.XOR, O.i64xor], [Op.OR, O.i64or], [Op.AND, O.i64and], [Op.MUL, O.i64mul],
+    [Op.ADDW, O.i32add], [Op.SUBW, O.i32sub], [Op.SLLW, O.i32shl], [Op.SRLW, O.i32shru], [Op.SRAW, O.i32shrs], [Op.MULW, O.i32mul],
+    [Op.ADDIW, O.i32add], [Op.SLLIW, O.i32shl], [Op.SRLIW, O.i32shru], [Op.SRAIW, O.i32shrs],
+    [Op.XORI, O.i64xor], [Op.ORI, O.i64or], [Op.ANDI, O.i64and], [Op.SLLI, O.i64shl], [Op.SRLI, O.i64shru], [Op.SRAI, O.i64shrs],
+    [Op.SLT, O.i64lts], [Op.SLTU, O.i64ltu], [Op.SLTI, O.i64lts], [Op.SLTIU, O.i64ltu]]);
+  set(MEM_OPCODE, [[Op.LB, O.i64load8s], [Op.LBU, O.i64load8u], [Op.LH, O.i64load16s], [Op.LHU, O.i64load16u],
+    [Op.LW, O.i64load32s], [Op.LWU, O.i64load32u], [Op.LD, O.i64load],
+    [Op.SB, O.i64store8], [Op.SH, O.i64store16], [Op.SW, O.i64store32], [Op.SD, O.i64store]]);
+  set(MEM_SIZE, [[Op.LB, 1], [Op.LBU, 1], [Op.LH, 2], [Op.LHU, 2], [Op.LW, 4], [Op.LWU, 4], [Op.LD, 8],
+    [Op.SB, 1], [Op.SH, 2], [Op.SW, 4], [Op.SD, 8]]);
+  set(LOAD_KIND, [[Op.LB, 0], [Op.LH, 1], [Op.LW, 2], [Op.LD, 3], [Op.LBU, 4], [Op.LHU, 5], [Op.LWU, 6]]);
+})();
+
+/**
+ * What a helper call passes about its instruction, packed into one i32: the
+ * page offset (bits 0–11), a 4-byte length (bit 12), the instruction's
+ * count within its block (bits 13–19: what the region has executed when it
+ * leaves after it), and a helper-specific field (bits 20 and up).
+ */
+function packSite(off: number, len: number, count: number, extra: number): number {
+  return off | (len === 4 ? 4096 : 0) | (count << 13) | (extra << 20);
+}
+const siteOff = (p: number): number => p & 4095;
+const siteLen = (p: number): number => (p & 4096) !== 0 ? 4 : 2;
+const siteCount = (p: number): number => (p >>> 13) & 127;
+const siteExtra = (p: number): number => p >>> 20;
+
+
+/**
+ * Functions of the runtime module (one per machine, see
+ * {@link assembleRuntime}) that regions call, in their import order: the
+ * slow paths of loads, stores and FP loads and stores (which split 64-bit
+ * values for the JavaScript helpers and leave the helper's status in the
+ * status global), MULH, and the whole access (TLB lookup, RAM fast path,
+ * slow path) of each load kind and each store size.
+ */
+const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3'];
+/** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
+const F = { cw: 0, fp: 1, amo: 2 } as const;
+const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14 } as const;
+const FIRST_REGION = 18;
+/** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
+const G_STATUS = 0;
 
 // Parameters of a region function: (p, lim, pv: i64, rb, wb, xl, xh, tag, ro) -> executed.
 const P = { p: 0, lim: 1, pv: 2, rb: 3, wb: 4, xl: 5, xh: 6, tag: 7, ro: 8 } as const;
@@ -86,56 +255,6 @@ export const SCRATCH_WORDS = 16;
  */
 const EXIT_PC = 0, EXIT_SET = 1, EXIT_ASK = 2;
 
-/** Emits a function body with structured-control depth tracking. */
-class Body {
-  readonly code: number[] = [];
-  private depth = 0;
-  op(a: number, b?: number): this { this.code.push(a); if (b !== undefined) this.code.push(b); return this; }
-  i32(v: number): this { this.code.push(0x41); sleb(this.code, v | 0); return this; }
-  i64(v: number): this { this.code.push(0x42); sleb(this.code, v); return this; }
-  get(l: number): this { this.code.push(0x20); uleb(this.code, l); return this; }
-  set(l: number): this { this.code.push(0x21); uleb(this.code, l); return this; }
-  tee(l: number): this { this.code.push(0x22); uleb(this.code, l); return this; }
-  call(f: number): this { this.code.push(0x10); uleb(this.code, f); return this; }
-  /** Memory access `opcode` with a zero alignment hint and `offset`. */
-  mem(opcode: number, offset = 0): this { this.code.push(opcode, 0); uleb(this.code, offset); return this; }
-  block(): number { this.code.push(0x02, 0x40); return ++this.depth; }
-  loop(): number { this.code.push(0x03, 0x40); return ++this.depth; }
-  if(): number { this.code.push(0x04, 0x40); return ++this.depth; }
-  /** An `if` whose arms leave one value of `type`. */
-  ifTyped(type: number): number { this.code.push(0x04, type); return ++this.depth; }
-  else(): this { this.code.push(0x05); return this; }
-  end(): this { this.code.push(0x0b); this.depth--; return this; }
-  /** How many labels out the label opened at absolute depth `label` is, from here. */
-  depthOf(label: number): number { return this.depth - label; }
-  /** Branches to the label opened at absolute depth `label`. */
-  br(label: number): this { this.code.push(0x0c); uleb(this.code, this.depth - label); return this; }
-  brTable(labels: number[], dflt: number): this {
-    this.code.push(0x0e);
-    uleb(this.code, labels.length);
-    for (const l of labels) uleb(this.code, this.depth - l);
-    uleb(this.code, this.depth - dflt);
-    return this;
-  }
-}
-
-// Opcodes used below.
-const O = {
-  i32load: 0x28, i64load: 0x29, f64load: 0x2b, i32load8u: 0x2d,
-  i64load8s: 0x30, i64load8u: 0x31, i64load16s: 0x32, i64load16u: 0x33, i64load32s: 0x34, i64load32u: 0x35,
-  i32store: 0x36, i64store: 0x37, i32store8: 0x3a, i64store8: 0x3c, i64store16: 0x3d, i64store32: 0x3e,
-  i32eqz: 0x45, i32eq: 0x46, i32ne: 0x47, i32lts: 0x48, i32ges: 0x4e,
-  i64eqz: 0x50, i64eq: 0x51, i64ne: 0x52, i64lts: 0x53, i64ltu: 0x54, i64ges: 0x59, i64geu: 0x5a,
-  f64eq: 0x61,
-  i32add: 0x6a, i32sub: 0x6b, i32mul: 0x6c, i32divs: 0x6d, i32divu: 0x6e, i32rems: 0x6f, i32remu: 0x70,
-  i32and: 0x71, i32or: 0x72, i32xor: 0x73, i32shl: 0x74, i32shrs: 0x75, i32shru: 0x76,
-  i64add: 0x7c, i64sub: 0x7d, i64mul: 0x7e, i64divs: 0x7f, i64divu: 0x80, i64rems: 0x81, i64remu: 0x82,
-  i64and: 0x83, i64or: 0x84, i64xor: 0x85, i64shl: 0x86, i64shrs: 0x87, i64shru: 0x88,
-  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9, f64ne: 0x62, i32gts: 0x4a, i32ltu: 0x49,
-  i64extend8s: 0xc2, i64extend16s: 0xc3, i64extend32s: 0xc4,
-  select: 0x1b, drop: 0x1a,
-} as const;
-
 /** Where the shared, per-machine parts of the state area are. */
 export interface WasmLayout {
   memory: WebAssembly.Memory;
@@ -146,6 +265,12 @@ export interface WasmLayout {
   /** The {@link EntryTable} the chaining dispatcher looks targets up in: byte offset and log2 of its slots. */
   entries: number;
   entryBits: number;
+  /**
+   * Instructions executed by each region, by function-table index modulo
+   * `countSlots` (a power of two): Int32 words at byte offset `counts`.
+   */
+  counts: number;
+  countSlots: number;
 }
 
 /** The machine-wide pieces a region's imports and wrapper need. */
@@ -154,57 +279,82 @@ export interface WasmEnv {
   layout: WasmLayout;
   /** {@link SCRATCH_WORDS} words in the WebAssembly memory at `layout.scratch`. */
   scratch: Int32Array;
+  /** The {@link WasmLayout.counts} words. */
+  counts: Int32Array;
 }
 
 const MIN64 = -9223372036854775808;
 
-/** Generates the region function's code. */
+/**
+ * Where a region's loads and stores inline their TLB lookup and RAM access
+ * (about 100 bytes of code each) rather than call the runtime module's
+ * shared access (about 15): nowhere, in blocks inside a loop on the page
+ * (spanned by a backward branch of at most {@link LOOP_SPAN} bytes), or
+ * everywhere.
+ */
+export type InlineMemory = 'none' | 'loops' | 'all';
+const LOOP_SPAN = 256;
+
+/** Generates one region function's locals and code into a module's code section. */
 class WasmGen {
-  readonly b = new Body();
-  private readonly regLocal = new Map<number, number>();
-  private nextLocal = PARAMS;
-  private readonly n: number;
+  /** Local of each register (0: none). */
+  private readonly regLocal = new Int32Array(33);
+  /** Registers the region writes (stored back on the way out). */
+  private readonly written = new Uint8Array(33);
+  private readonly regs: number[];
   private readonly va: number;
   private readonly t64: number;
   private readonly ro64: number;
+  private readonly n: number;
   private readonly t: number;
   private readonly k: number;
   private readonly hits: number;
-  readonly i64Locals: number;
-  readonly i32Locals: number;
-  // Absolute depths of the loop and the exit block.
+  private readonly i64Locals: number;
+  // Absolute depths of the loop and the exit blocks.
   private loopLabel = 0;
-  private outLabel = 0;
+  private exitLabel = 0;
+  private helperLabel = 0;
+  private helperKLabel = 0;
 
-  constructor(private readonly blocks: Block[], private readonly layout: WasmLayout) {
-    const { regs } = registersUsed(blocks);
+  /** True while generating a block whose loads and stores call the runtime's shared accesses. */
+  private compact = true;
+  /** Page offset ranges [from, to] spanned by a backward branch or jump: loops, where accesses are inlined. */
+  private readonly loops: number[] = [];
+
+  constructor(private readonly b: Body, private readonly blocks: Block[], private readonly layout: WasmLayout,
+    private readonly inline: InlineMemory) {
+    for (const bl of blocks) {
+      const last = bl.insns[bl.insns.length - 1];
+      if ((last.op === Op.JAL || (last.op >= Op.BEQ && last.op <= Op.BGEU)) && last.imm <= 0 && -last.imm <= LOOP_SPAN) this.loops.push(last.off + last.imm, last.off);
+    }
+    this.regs = registersUsed(blocks).regs;
     // i64 locals: va, t64, ro64, then the registers; i32 locals after them: n, t, k, hits.
-    this.va = this.nextLocal++;
-    this.t64 = this.nextLocal++;
-    this.ro64 = this.nextLocal++;
-    for (const r of regs) this.regLocal.set(r, this.nextLocal++);
-    this.i64Locals = this.nextLocal - PARAMS;
-    this.n = this.nextLocal++;
-    this.t = this.nextLocal++;
-    this.k = this.nextLocal++;
-    this.hits = this.nextLocal++;
-    this.i32Locals = 4;
+    let next = PARAMS;
+    this.va = next++;
+    this.t64 = next++;
+    this.ro64 = next++;
+    for (const r of this.regs) this.regLocal[r] = next++;
+    this.i64Locals = next - PARAMS;
+    this.n = next++;
+    this.t = next++;
+    this.k = next++;
+    this.hits = next++;
   }
 
   private getReg(r: number): void {
-    if (r === 0) this.b.i64(0);
-    else this.b.get(this.regLocal.get(r) as number);
+    if (r === 0 || r === X_SINK) this.b.i64(0);
+    else this.b.get(this.regLocal[r]);
   }
 
   /** Stores the i64 on the stack to rd (drops it for x0). */
   private setReg(rd: number): void {
     if (rd === 0 || rd === X_SINK) this.b.op(O.drop);
-    else this.b.set(this.regLocal.get(rd) as number);
+    else { this.b.set(this.regLocal[rd]); this.written[rd] = 1; }
   }
 
   private syncToMemory(r: number): void {
     if (r === 0 || r === X_SINK) return;
-    const l = this.regLocal.get(r) as number;
+    const l = this.regLocal[r];
     const b = this.b;
     b.get(P.xl).get(l).op(O.i32wrap).mem(O.i32store, 4 * r);
     b.get(P.xh).get(l).i64(32).op(O.i64shru).op(O.i32wrap).mem(O.i32store, 4 * r);
@@ -215,7 +365,7 @@ class WasmGen {
     const b = this.b;
     b.get(P.xl).mem(O.i64load32u, 4 * r);
     b.get(P.xh).mem(O.i64load32s, 4 * r).i64(32).op(O.i64shl).op(O.i64or);
-    b.set(this.regLocal.get(r) as number);
+    b.set(this.regLocal[r]);
   }
 
   /** n += k. */
@@ -223,83 +373,90 @@ class WasmGen {
     this.b.get(this.n).i32(k).op(O.i32add).set(this.n);
   }
 
-  /** Leaves with the next pc = pv + (the i64 on the stack, relative). */
-  private exitPcStack(kind = EXIT_PC): void {
-    const b = this.b;
-    b.get(P.pv).op(O.i64add).set(this.t64);
-    b.i32(this.layout.scratch).get(this.t64).mem(O.i64store, 4 * S_PCLO);
-    b.i32(this.layout.scratch).i32(kind).mem(O.i32store, 4 * S_KIND);
-    b.br(this.outLabel);
-  }
-
-  private exitAt(off: number, kind = EXIT_PC): void {
-    this.b.i64(off);
-    this.exitPcStack(kind);
-  }
-
-  /** Leaves after a helper trapped (it set the pc): the instruction counts. */
-  private trapExit(k: number): void {
-    const b = this.b;
-    this.count(k);
-    b.i32(this.layout.scratch).i32(EXIT_SET).mem(O.i32store, 4 * S_KIND);
-    b.br(this.outLabel);
-  }
-
   /** Continues at page offset `t`: in the region's dispatch when on the page, else leaves. */
   private goto(t: number): void {
     if (t >= 0 && t < 4096) this.b.i32(t).set(P.p).br(this.loopLabel);
-    else this.exitAt(t);
+    else this.b.i64(t).br(this.exitLabel);
   }
 
-  generate(): number[] {
+  /** After a shared slow path: leave when it said so (its status global is the count to leave with). */
+  private leaveIfHelperSaid(): void {
+    this.b.globalGet(G_STATUS).brIf(this.helperLabel);
+  }
+
+  /** After an import call that left its status on the stack: leave when it is not 0. */
+  private leaveIfImportSaid(): void {
+    this.b.tee(this.k).brIf(this.helperKLabel);
+  }
+
+  /** Writes the function (its locals, then its code) at the end of the module being assembled. */
+  generate(): void {
     const b = this.b;
-    // Registers into locals.
-    for (const r of this.regLocal.keys()) this.loadFromMemory(r);
+    b.reset();
+    b.uleb(2); b.uleb(this.i64Locals); b.byte(I64); b.uleb(4); b.byte(I32);
+    const sc = this.layout.scratch;
+    // Registers into locals; the TLB context for the module's shared accesses.
+    for (const r of this.regs) this.loadFromMemory(r);
     this.loopLabel = b.loop();
-    this.outLabel = b.block();
+    const out = b.block();
+    this.helperLabel = b.block();
+    this.helperKLabel = b.block();
+    this.exitLabel = b.block(I64);
     // Budget check at every block boundary.
     b.get(this.n).get(P.lim).op(O.i32ges);
     b.if();
-    b.get(P.p).op(O.i64extendu);
-    this.exitPcStack();
+    b.get(P.p).op(O.i64extendu).br(this.exitLabel);
     b.end();
     const labels: number[] = [];
     for (let k = this.blocks.length - 1; k >= 0; k--) labels[k] = b.block();
     const dflt = b.block();
     // The dispatch table covers the slots from the first block start to the last.
-    const first = Math.min(...this.blocks.map((bl) => bl.start >>> 1));
-    const last = Math.max(...this.blocks.map((bl) => bl.start >>> 1));
+    let first = 4096, last = 0;
+    for (const bl of this.blocks) { first = Math.min(first, bl.start >>> 1); last = Math.max(last, bl.start >>> 1); }
     const table: number[] = new Array<number>(last - first + 1).fill(dflt);
     this.blocks.forEach((bl, k) => { table[(bl.start >>> 1) - first] = labels[k]; });
-    b.get(P.p).i32(1).op(O.i32shru).i32(first).op(O.i32sub).brTable(table, dflt);
+    b.get(P.p).i32(1).op(O.i32shru);
+    if (first !== 0) b.i32(first).op(O.i32sub);
+    b.brTable(table, dflt);
     b.end(); // dflt: not a block of this region
-    b.get(P.p).op(O.i64extendu);
-    this.exitPcStack();
+    b.get(P.p).op(O.i64extendu).br(this.exitLabel);
     for (const bl of this.blocks) {
       b.end(); // the block's label: its code follows
-      bl.insns.forEach((insn, k) => this.insn(insn, k + 1, bl.insns.length));
-      const last = bl.insns[bl.insns.length - 1];
-      if (!endsBlock(last.op)) {
-        this.count(bl.insns.length);
-        this.goto(last.off + last.len);
+      const insns = bl.insns;
+      this.compact = this.inline === 'none' || (this.inline === 'loops' && !this.inLoop(bl.start));
+      for (let k = 0; k < insns.length; k++) this.insn(insns[k], k + 1, insns.length);
+      const lastInsn = insns[insns.length - 1];
+      if (!endsBlock(lastInsn.op)) {
+        this.count(insns.length);
+        this.goto(lastInsn.off + lastInsn.len);
       }
     }
+    b.end(); // exit: the next pc's offset from the page is on the stack
+    b.get(P.pv).op(O.i64add).set(this.t64);
+    b.i32(sc).get(this.t64).mem(O.i64store, 4 * S_PCLO);
+    b.i32(sc).i32(EXIT_PC).mem(O.i32store, 4 * S_KIND);
+    b.br(out);
+    b.end(); // an import left: its count is in k
+    b.get(this.k).globalSet(G_STATUS);
+    b.end(); // a helper left: its count is in the status global (it set the pc and the exit kind)
+    b.get(this.n).globalGet(G_STATUS).op(O.i32add).set(this.n);
+    b.i32(0).globalSet(G_STATUS);
     b.end(); // out
-    // Write the registers back; add up TLB hits; return the count.
-    for (const r of this.regLocal.keys()) this.syncToMemory(r);
-    b.i32(this.layout.scratch).i32(this.layout.scratch).mem(O.i32load, 4 * S_HITS).get(this.hits).op(O.i32add).mem(O.i32store, 4 * S_HITS);
-    b.get(this.n).op(0x0f); // return
+    // Write back the registers the region writes; add up TLB hits; return the count.
+    for (const r of this.regs) if (this.written[r] !== 0) this.syncToMemory(r);
+    if (this.inline !== 'none') b.i32(sc).i32(sc).mem(O.i32load, 4 * S_HITS).get(this.hits).op(O.i32add).mem(O.i32store, 4 * S_HITS);
+    b.get(this.n).op(O.ret);
     b.end(); // loop (never falls through)
     b.i32(0);
-    return b.code;
+    b.byte(0x0b);
   }
 
   private insn(i: { off: number; op: number; rd: number; rs1: number; rs2: number; imm: number; len: number }, k: number, count: number): void {
     const b = this.b;
-    const { rd, rs1, rs2, imm, off, len } = i;
+    const { op, rd, rs1, rs2, imm, off, len } = i;
     const next = off + len;
-    const sink = rd === X_SINK;
-    switch (i.op) {
+    const sink = rd === X_SINK || rd === 0;
+    switch (op) {
       case Op.LUI: if (!sink) { b.i64(imm); this.setReg(rd); } return;
       case Op.AUIPC: if (!sink) { b.get(P.pv).i64(off + imm).op(O.i64add); this.setReg(rd); } return;
       case Op.JAL:
@@ -308,39 +465,38 @@ class WasmGen {
         this.goto(off + imm);
         return;
       case Op.JALR:
-        this.getReg(rs1); b.i64(imm).op(O.i64add).i64(-2).op(O.i64and).set(this.va);
+        this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
+        b.i64(-2).op(O.i64and).set(this.va);
         if (!sink) { b.get(P.pv).i64(next).op(O.i64add); this.setReg(rd); }
         this.count(count);
         b.get(this.va).get(P.pv).op(O.i64sub).tee(this.t64).i64(4096).op(O.i64ltu);
         b.if();
         b.get(this.t64).op(O.i32wrap).set(P.p).br(this.loopLabel);
         b.end();
-        b.get(this.t64);
-        this.exitPcStack();
+        b.get(this.t64).br(this.exitLabel);
         return;
-      case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
-        const cmp = { [Op.BEQ]: O.i64eq, [Op.BNE]: O.i64ne, [Op.BLT]: O.i64lts, [Op.BGE]: O.i64ges, [Op.BLTU]: O.i64ltu, [Op.BGEU]: O.i64geu }[i.op] as number;
+      case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU:
         this.count(count);
-        this.getReg(rs1); this.getReg(rs2); b.op(cmp);
+        this.getReg(rs1); this.getReg(rs2); b.op(OPCODE[op]);
         b.if();
         this.goto(off + imm);
         b.end();
         this.goto(next);
         return;
-      }
       case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU:
-        this.load(i.op, rd, rs1, imm, off, k, next);
+        this.load(op, rd, rs1, imm, packSite(off, len, k, LOAD_KIND[op]));
         return;
       case Op.SB: case Op.SH: case Op.SW: case Op.SD:
-        this.store(i.op, rs1, rs2, imm, off, k, next);
+        this.store(op, rs1, rs2, imm, packSite(off, len, k, 31 - Math.clz32(MEM_SIZE[op])));
         return;
-      case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD:
-        // fls(op, reg, lo, hi, off): FP loads and stores go through the interpreter's paths.
-        this.getReg(rs1); b.i64(imm).op(O.i64add).set(this.va);
-        b.i32(i.op).i32(i.op === Op.FLW || i.op === Op.FLD ? rd : rs2);
-        b.get(this.va).op(O.i32wrap).get(this.va).i64(32).op(O.i64shru).op(O.i32wrap).i32(off).call(F.fls).tee(this.k);
-        this.afterHelper(k, next);
+      case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD: {
+        // FP loads and stores go through the interpreter's paths.
+        const index = op === Op.FLW ? 0 : op === Op.FLD ? 1 : op === Op.FSW ? 2 : 3;
+        this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
+        b.i32(packSite(off, len, k, index | ((index < 2 ? rd : rs2) << 2))).call(FS.fls);
+        this.leaveIfHelperSaid();
         return;
+      }
       case Op.ADDI:
         if (sink) return;
         this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
@@ -348,108 +504,89 @@ class WasmGen {
         return;
       case Op.SLTI: case Op.SLTIU:
         if (sink) return;
-        this.getReg(rs1); b.i64(imm).op(i.op === Op.SLTI ? O.i64lts : O.i64ltu).op(O.i64extendu);
+        this.getReg(rs1); b.i64(imm).op(OPCODE[op]).op(O.i64extendu);
         this.setReg(rd);
         return;
       case Op.XORI: case Op.ORI: case Op.ANDI:
         if (sink) return;
-        this.getReg(rs1); b.i64(imm).op(i.op === Op.XORI ? O.i64xor : i.op === Op.ORI ? O.i64or : O.i64and);
+        this.getReg(rs1); b.i64(imm).op(OPCODE[op]);
         this.setReg(rd);
         return;
       case Op.SLLI: case Op.SRLI: case Op.SRAI:
         if (sink) return;
-        this.getReg(rs1); b.i64(imm & 63).op(i.op === Op.SLLI ? O.i64shl : i.op === Op.SRLI ? O.i64shru : O.i64shrs);
+        this.getReg(rs1); b.i64(imm & 63).op(OPCODE[op]);
         this.setReg(rd);
         return;
-      case Op.ADD: case Op.SUB: case Op.SLL: case Op.SRL: case Op.SRA: case Op.XOR: case Op.OR: case Op.AND: case Op.MUL: {
+      case Op.ADD: case Op.SUB: case Op.SLL: case Op.SRL: case Op.SRA: case Op.XOR: case Op.OR: case Op.AND: case Op.MUL:
         if (sink) return;
-        const o = { [Op.ADD]: O.i64add, [Op.SUB]: O.i64sub, [Op.SLL]: O.i64shl, [Op.SRL]: O.i64shru, [Op.SRA]: O.i64shrs,
-          [Op.XOR]: O.i64xor, [Op.OR]: O.i64or, [Op.AND]: O.i64and, [Op.MUL]: O.i64mul }[i.op] as number;
-        this.getReg(rs1); this.getReg(rs2); b.op(o);
+        this.getReg(rs1); this.getReg(rs2); b.op(OPCODE[op]);
         this.setReg(rd);
         return;
-      }
       case Op.SLT: case Op.SLTU:
         if (sink) return;
-        this.getReg(rs1); this.getReg(rs2); b.op(i.op === Op.SLT ? O.i64lts : O.i64ltu).op(O.i64extendu);
+        this.getReg(rs1); this.getReg(rs2); b.op(OPCODE[op]).op(O.i64extendu);
         this.setReg(rd);
         return;
       case Op.ADDIW: case Op.SLLIW: case Op.SRLIW: case Op.SRAIW:
         if (sink) return;
-        this.getReg(rs1); b.op(O.i32wrap).i32(imm);
-        b.op(i.op === Op.ADDIW ? O.i32add : i.op === Op.SLLIW ? O.i32shl : i.op === Op.SRLIW ? O.i32shru : O.i32shrs).op(O.i64extends);
+        this.getReg(rs1); b.op(O.i32wrap).i32(imm).op(OPCODE[op]).op(O.i64extends);
         this.setReg(rd);
         return;
-      case Op.ADDW: case Op.SUBW: case Op.SLLW: case Op.SRLW: case Op.SRAW: case Op.MULW: {
+      case Op.ADDW: case Op.SUBW: case Op.SLLW: case Op.SRLW: case Op.SRAW: case Op.MULW:
         if (sink) return;
-        const o = { [Op.ADDW]: O.i32add, [Op.SUBW]: O.i32sub, [Op.SLLW]: O.i32shl, [Op.SRLW]: O.i32shru, [Op.SRAW]: O.i32shrs, [Op.MULW]: O.i32mul }[i.op] as number;
-        this.getReg(rs1); b.op(O.i32wrap); this.getReg(rs2); b.op(O.i32wrap).op(o).op(O.i64extends);
+        this.getReg(rs1); b.op(O.i32wrap); this.getReg(rs2); b.op(O.i32wrap).op(OPCODE[op]).op(O.i64extends);
         this.setReg(rd);
         return;
-      }
       case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU:
-        if (!sink) this.div64(i.op, rd, rs1, rs2);
+        if (!sink) this.div64(op, rd, rs1, rs2);
         return;
       case Op.DIVW: case Op.DIVUW: case Op.REMW: case Op.REMUW:
-        if (!sink) this.div32(i.op, rd, rs1, rs2);
+        if (!sink) this.div32(op, rd, rs1, rs2);
         return;
       case Op.MULH: case Op.MULHSU: case Op.MULHU:
         if (sink) return;
-        b.i32(i.op);
-        for (const r of [rs1, rs2]) { this.getReg(r); b.op(O.i32wrap); this.getReg(r); b.i64(32).op(O.i64shru).op(O.i32wrap); }
-        b.call(F.mulh);
-        b.i32(this.layout.scratch).mem(O.i64load, 4 * S_LO);
+        this.getReg(rs1); this.getReg(rs2); b.i32(op === Op.MULHU ? 0 : op === Op.MULHSU ? 1 : 3).call(FS.mulh);
         this.setReg(rd);
         return;
       case Op.FP: {
         const io = fpIntOperands(imm);
         if (io.readsRs1) this.syncToMemory((imm >>> 15) & 31);
-        b.i32(imm).i32(off).call(F.fp);
-        this.leaveIfTrapped(k);
-        if (io.writesRd) this.loadFromMemory((imm >>> 7) & 31);
+        b.i32(imm).i32(packSite(off, len, k, 0)).call(F.fp);
+        this.leaveIfImportSaid();
+        if (io.writesRd) {
+          const r = (imm >>> 7) & 31;
+          this.loadFromMemory(r);
+          if (r !== 0) this.written[r] = 1;
+        }
         return;
       }
       case Op.LR_W: case Op.SC_W: case Op.AMO_W: case Op.LR_D: case Op.SC_D: case Op.AMO_D:
-        this.syncToMemory(rs1); this.syncToMemory(rs2);
-        b.i32(i.op).i32(rd).i32(rs1).i32(rs2).i32(imm).i32(off).call(F.amo).tee(this.k);
-        this.leaveIfTrapped(k);
-        this.loadFromMemory(rd);
-        this.leaveIfAsked(k, next);
+        // rd too: a trap leaves it as it was, and it is reloaded whatever happened.
+        this.syncToMemory(rs1); this.syncToMemory(rs2); this.syncToMemory(rd);
+        b.i32(op).i32(rd).i32(rs1).i32(rs2).i32(imm).i32(packSite(off, len, k, 0)).call(F.amo).set(this.k);
+        if (rd !== 0 && rd !== X_SINK) { this.loadFromMemory(rd); this.written[rd] = 1; }
+        b.get(this.k).brIf(this.helperKLabel);
         return;
       case Op.FENCE: case Op.FENCE_I:
         return;
       default:
-        throw new Error(`wasm translator: operation ${i.op} is not translatable`);
+        throw new Error(`wasm translator: operation ${op} is not translatable`);
     }
   }
 
-  /** After a helper left its status (also in local k) on the stack: 0 = it trapped, so leave. */
-  private leaveIfTrapped(k: number): void {
-    const b = this.b;
-    b.op(O.i32eqz);
-    b.if(); this.trapExit(k); b.end();
-  }
-
-  /** Status 2 in local k: the helper's access may have changed interrupts or this page; leave after the instruction. */
-  private leaveIfAsked(k: number, next: number): void {
-    const b = this.b;
-    b.get(this.k).i32(2).op(O.i32eq);
-    b.if(); this.count(k); this.exitAt(next, EXIT_ASK); b.end();
-  }
-
-  /** Both checks of a helper's status, for helpers whose instruction needs nothing in between. */
-  private afterHelper(k: number, next: number): void {
-    this.leaveIfTrapped(k);
-    this.leaveIfAsked(k, next);
+  private inLoop(off: number): boolean {
+    const loops = this.loops;
+    for (let i = 0; i < loops.length; i += 2) if (off >= loops[i] && off <= loops[i + 1]) return true;
+    return false;
   }
 
   /** Computes t = TLB byte index for va in context `base` and leaves "hit" (i32) on the stack; sets ro64. */
   private tlb(base: number, size: number): void {
     const b = this.b;
-    b.get(base).get(this.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(this.t);
-    b.get(P.tag).get(this.t).op(O.i32add).mem(O.f64load);
-    b.get(this.va).i64(12).op(O.i64shrs).op(O.f64converti64s).op(O.f64eq);
-    b.get(P.ro).get(this.t).op(O.i32add).mem(O.f64load).op(0xfc, 0x06).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // i64.trunc_sat_f64_s
+    b.get(this.va).i64(12).op(O.i64shrs).tee(this.t64).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
+    b.get(P.tag).op(O.i32add).mem(O.f64load);
+    b.get(this.t64).op(O.f64converti64s).op(O.f64eq);
+    b.get(P.ro).get(this.t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // i64.trunc_sat_f64_s
     if (size > 1) b.get(this.va).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
   }
 
@@ -458,55 +595,52 @@ class WasmGen {
     this.b.get(this.ro64).op(O.i32wrap).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
   }
 
-  private load(op: number, rd: number, rs1: number, imm: number, off: number, k: number, next: number): void {
+  private load(op: number, rd: number, rs1: number, imm: number, site: number): void {
     const b = this.b;
-    const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
-    const fastOp = { [Op.LB]: O.i64load8s, [Op.LBU]: O.i64load8u, [Op.LH]: O.i64load16s, [Op.LHU]: O.i64load16u,
-      [Op.LW]: O.i64load32s, [Op.LWU]: O.i64load32u, [Op.LD]: O.i64load }[op] as number;
-    this.getReg(rs1); b.i64(imm).op(O.i64add).set(this.va);
-    this.tlb(P.rb, size);
+    this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
+    if (this.compact) {
+      this.getReg(rd); b.i32(site).call(FS.load + LOAD_KIND[op]);
+      this.setReg(rd);
+      this.leaveIfHelperSaid();
+      return;
+    }
+    b.set(this.va);
+    this.tlb(P.rb, MEM_SIZE[op]);
     b.if();
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(); b.mem(fastOp);
+    this.ramOffset(); b.mem(MEM_OPCODE[op]);
     this.setReg(rd);
     b.else();
-    b.get(this.va).op(O.i32wrap).get(this.va).i64(32).op(O.i64shru).op(O.i32wrap).i32(size).i32(off).call(F.ld).tee(this.k);
-    this.leaveIfTrapped(k);
-    b.i32(this.layout.scratch).mem(O.i64load, 4 * S_LO);
-    switch (op) {
-      case Op.LB: b.op(O.i64extend8s); break;
-      case Op.LH: b.op(O.i64extend16s); break;
-      case Op.LW: b.op(O.i64extend32s); break;
-      case Op.LBU: b.i64(0xff).op(O.i64and); break;
-      case Op.LHU: b.i64(0xffff).op(O.i64and); break;
-      case Op.LWU: b.i64(0xffffffff).op(O.i64and); break;
-    }
+    // The shared slow path returns rd's old value if the load trapped.
+    b.get(this.va); this.getReg(rd); b.i32(site).call(FS.ld);
     this.setReg(rd);
-    this.leaveIfAsked(k, next);
+    this.leaveIfHelperSaid();
     b.end();
   }
 
-  private store(op: number, rs1: number, rs2: number, imm: number, off: number, k: number, next: number): void {
+  private store(op: number, rs1: number, rs2: number, imm: number, site: number): void {
     const b = this.b;
-    const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
-    const fastOp = { [Op.SB]: O.i64store8, [Op.SH]: O.i64store16, [Op.SW]: O.i64store32, [Op.SD]: O.i64store }[op] as number;
-    this.getReg(rs1); b.i64(imm).op(O.i64add).set(this.va);
-    this.tlb(P.wb, size);
+    this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
+    if (this.compact) {
+      this.getReg(rs2); b.i32(site).call(FS.store + 31 - Math.clz32(MEM_SIZE[op]));
+      this.leaveIfHelperSaid();
+      return;
+    }
+    b.set(this.va);
+    this.tlb(P.wb, MEM_SIZE[op]);
     b.if();
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(); b.tee(this.t); this.getReg(rs2); b.mem(fastOp);
+    this.ramOffset(); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
     // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
-    b.get(this.t).i32(12).op(O.i32shru).tee(this.t).i32(1).mem(O.i32store8, this.layout.dirty);
-    b.get(this.t).mem(O.i32load8u, this.layout.codePages);
+    b.get(this.t).i32(12).op(O.i32shru).tee(this.k).i32(1).mem(O.i32store8, this.layout.dirty);
+    b.get(this.k).mem(O.i32load8u, this.layout.codePages);
     b.if();
-    this.ramOffset(); b.i32(size).call(F.cw);
-    b.if(); this.count(k); this.exitAt(next, EXIT_ASK); b.end();
+    b.get(this.t).i32(site).call(F.cw);
+    this.leaveIfImportSaid();
     b.end();
     b.else();
-    b.get(this.va).op(O.i32wrap).get(this.va).i64(32).op(O.i64shru).op(O.i32wrap).i32(size);
-    this.getReg(rs2); b.op(O.i32wrap); this.getReg(rs2); b.i64(32).op(O.i64shru).op(O.i32wrap);
-    b.i32(off).call(F.st).tee(this.k);
-    this.afterHelper(k, next);
+    b.get(this.va); this.getReg(rs2); b.i32(site).call(FS.st);
+    this.leaveIfHelperSaid();
     b.end();
   }
 
@@ -551,26 +685,25 @@ class WasmGen {
 
 // ---- modules ----
 
-function section(out: number[], id: number, content: number[]): void {
-  out.push(id); uleb(out, content.length);
-  for (const b of content) out.push(b);
+function section(out: ByteWriter, id: number, content: ByteWriter): void {
+  out.byte(id); out.uleb(content.len); out.put(content.view());
 }
 
-function name(s: string, into: number[]): void {
-  uleb(into, s.length);
-  for (const c of s) into.push(c.charCodeAt(0));
+function name(into: ByteWriter, s: string): void {
+  into.uleb(s.length);
+  for (let i = 0; i < s.length; i++) into.byte(s.charCodeAt(i));
 }
 
-function funcType(into: number[], params: number[], results: number[]): void {
-  into.push(0x60); uleb(into, params.length); into.push(...params); uleb(into, results.length); into.push(...results);
+function funcType(into: ByteWriter, params: number[], results: number[]): void {
+  into.byte(0x60); into.uleb(params.length); into.put(params); into.uleb(results.length); into.put(results);
 }
 
-/** The type index of a region function in both kinds of module. */
-const REGION_TYPE = IMPORTS.length;
+// Type indices of a batch module.
+const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5;
 
 /**
- * The start of every batch module: its types (one per helper, then the
- * region type) and its imports (the helpers and the memory).
+ * The start of every batch module: its types and its imports (helpers, the
+ * runtime's functions, the memory and the status global).
  *
  * The module does not import the shared function table to put its functions
  * there itself (with an element segment): V8 (11.x) gives every instance
@@ -580,60 +713,139 @@ const REGION_TYPE = IMPORTS.length;
  * {@link WasmBackend} sets them into the table, which only the dispatcher
  * imports.
  */
-const BATCH_HEAD: number[] = (() => {
-  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const types: number[] = [];
-  uleb(types, IMPORTS.length + 1);
-  for (const imp of IMPORTS) funcType(types, new Array<number>(imp.params).fill(I32), imp.result ? [I32] : []);
+const BATCH_HEAD: Uint8Array = (() => {
+  const out = new ByteWriter(512);
+  out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new ByteWriter(256);
+  types.uleb(6);
+  funcType(types, [I32, I32], [I32]);
+  funcType(types, [I32, I32, I32, I32, I32, I32], [I32]);
+  funcType(types, [I64, I64, I32], [I64]);
+  funcType(types, [I64, I64, I32], []);
+  funcType(types, [I64, I32], []);
   funcType(types, PARAM_TYPES, [I32]);
   section(out, 1, types);
-  const imports: number[] = [];
-  uleb(imports, IMPORTS.length + 1);
-  IMPORTS.forEach((imp, i) => { name('h', imports); name(imp.name, imports); imports.push(0x00); uleb(imports, i); });
-  name('h', imports); name('mem', imports); imports.push(0x02, 0x00, 0x00); // memory, min 0 pages
+  const imports = new ByteWriter(512);
+  const fn = (module: string, field: string, type: number): void => { name(imports, module); name(imports, field); imports.byte(0x00); imports.uleb(type); };
+  imports.uleb(FIRST_REGION + 2);
+  fn('h', 'cw', T_HELPER2); fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO);
+  for (const e of RUNTIME_EXPORTS) fn('r', e, e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
+  name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]); // memory, min 0 pages
+  name(imports, 'r'); name(imports, 'status'); imports.put([0x03, I32, 0x01]); // mutable i32 global
   section(out, 2, imports);
-  return out;
+  return out.view().slice();
 })();
 
-/** A region's function body, ready to go into a code section. */
-interface RegionCode {
-  body: number[];
-  i64Locals: number;
-  i32Locals: number;
-}
-
-/** Assembles one module holding `regions`: region k is exported as `rk`. */
-function assembleBatch(regions: RegionCode[]): Uint8Array<ArrayBuffer> {
-  const out = [...BATCH_HEAD];
-  const funcs: number[] = [];
-  uleb(funcs, regions.length);
-  for (let k = 0; k < regions.length; k++) uleb(funcs, REGION_TYPE);
+/** Assembles one module holding the regions made of `regionBlocks`: region k is exported as `rk`. */
+function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: InlineMemory): Uint8Array<ArrayBuffer> {
+  const n = regionBlocks.length;
+  const out = new Body(Math.max(1 << 14, n * 6000));
+  out.put(BATCH_HEAD);
+  const funcs = new ByteWriter(64 + n);
+  funcs.uleb(n);
+  for (let k = 0; k < n; k++) funcs.uleb(T_REGION);
   section(out, 3, funcs);
-  const exports: number[] = [];
-  uleb(exports, regions.length);
-  for (let k = 0; k < regions.length; k++) { name(`r${k}`, exports); exports.push(0x00); uleb(exports, IMPORTS.length + k); }
+  const exports = new ByteWriter(64 + 8 * n);
+  exports.uleb(n);
+  for (let k = 0; k < n; k++) { name(exports, `r${k}`); exports.byte(0x00); exports.uleb(FIRST_REGION + k); }
   section(out, 7, exports);
   // The code section, written straight into the output (bodies are the bulk of the module).
-  const entries: number[][] = regions.map((r) => {
-    const head: number[] = [];
-    const locals: number[] = [];
-    uleb(locals, 2); uleb(locals, r.i64Locals); locals.push(I64); uleb(locals, r.i32Locals); locals.push(I32);
-    uleb(head, locals.length + r.body.length + 1);
-    return [...head, ...locals];
+  out.byte(10);
+  const sectionSize = out.reserveLeb();
+  const start = out.len;
+  out.uleb(n);
+  for (const blocks of regionBlocks) {
+    const size = out.reserveLeb();
+    const body = out.len;
+    new WasmGen(out, blocks, layout, inline).generate();
+    out.patchLeb(size, out.len - body);
+  }
+  out.patchLeb(sectionSize, out.len - start);
+  return out.view();
+}
+
+/** Function indices in the runtime module: its imports (JavaScript helpers), then its own functions. */
+const RF = { ld: 0, st: 1, cw: 2, fls: 3 } as const;
+const RS = { run: 4, ld: 5, st: 6 } as const;
+/** The runtime module's globals: status (exported), the TLB context of the running region, and TLB hits. */
+const G_RB = 1, G_WB = 2, G_TAG = 3, G_RO = 4, G_HITS = 5;
+
+/** The bodies of the runtime module's functions after `run`, in {@link RUNTIME_EXPORTS} order, as code section entries. */
+function runtimeCode(layout: WasmLayout): Uint8Array {
+  const scratch = layout.scratch;
+  const out = new ByteWriter(2048);
+  const fn = (locals: Array<[number, number]>, emit: (b: Body) => void): void => {
+    const b = new Body(256);
+    b.uleb(locals.length);
+    for (const [count, type] of locals) { b.uleb(count); b.byte(type); }
+    emit(b);
+    b.byte(0x0b);
+    out.uleb(b.len); out.put(b.view());
+  };
+  const split = (b: Body, l: number): void => { b.get(l).op(O.i32wrap).get(l).i64(32).op(O.i64shru).op(O.i32wrap); };
+  // ld(va, old, site): the helper's value (extended as the load's kind says), or old if it trapped.
+  fn([], (b) => {
+    split(b, 0); b.get(2).call(RF.ld).globalSet(G_STATUS);
+    b.globalGet(G_STATUS); b.ifTyped(I64); b.get(1).else().i32(scratch).mem(O.i64load, 4 * S_LO).end();
   });
-  let size = 0;
-  const count: number[] = [];
-  uleb(count, regions.length);
-  size += count.length;
-  regions.forEach((r, k) => { size += entries[k].length + r.body.length + 1; });
-  const sectionHead: number[] = [10];
-  uleb(sectionHead, size);
-  const bytes = new Uint8Array(out.length + sectionHead.length + size);
-  let at = 0;
-  const put = (a: ArrayLike<number>): void => { bytes.set(a, at); at += a.length; };
-  put(out); put(sectionHead); put(count);
-  regions.forEach((r, k) => { put(entries[k]); put(r.body); bytes[at++] = 0x0b; });
-  return bytes;
+  // st(va, value, site).
+  fn([], (b) => { split(b, 0); split(b, 1); b.get(2).call(RF.st).globalSet(G_STATUS); });
+  // fls(va, site).
+  fn([], (b) => { split(b, 0); b.get(1).call(RF.fls).globalSet(G_STATUS); });
+  // mulh(a, b, kind): the high 64 bits of a × b; kind bit 0: a is signed, bit 1: b is signed.
+  fn([[3, I64]], (b) => {
+    const A = 0, B = 1, KIND = 2, LH = 3, HL = 4, HI = 5;
+    const lo = (l: number): void => { b.get(l).i64(0xffffffff).op(O.i64and); };
+    const hi = (l: number): void => { b.get(l).i64(32).op(O.i64shru); };
+    lo(A); hi(B); b.op(O.i64mul).set(LH);
+    hi(A); lo(B); b.op(O.i64mul).set(HL);
+    // hi(a)hi(b) + hi(lh) + hi(hl) + hi(lo(a)lo(b)>>32 + lo(lh) + lo(hl)): exact unsigned 128-bit product's top half.
+    hi(A); hi(B); b.op(O.i64mul);
+    hi(LH); b.op(O.i64add); hi(HL); b.op(O.i64add);
+    lo(A); lo(B); b.op(O.i64mul).i64(32).op(O.i64shru);
+    lo(LH); b.op(O.i64add); lo(HL); b.op(O.i64add).i64(32).op(O.i64shru);
+    b.op(O.i64add).set(HI);
+    // Signed operands: a × b = (a + 2^64) × b - 2^64·b for a < 0, so the top half loses b.
+    b.get(HI).get(B).i64(0).get(A).i64(0).op(O.i64lts).get(KIND).op(O.i32and).op(O.select).op(O.i64sub).set(HI);
+    b.get(HI).get(A).i64(0).get(B).i64(0).op(O.i64lts).get(KIND).i32(1).op(O.i32shru).op(O.i32and).op(O.select).op(O.i64sub);
+  });
+  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack, the RAM offset of the page in local ro64.
+  const tlb = (b: Body, base: number, size: number, t: number, ro64: number, x: number): void => {
+    b.get(0).i64(12).op(O.i64shrs).tee(x).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
+    b.globalGet(G_TAG).op(O.i32add).mem(O.f64load);
+    b.get(x).op(O.f64converti64s).op(O.f64eq);
+    b.globalGet(G_RO).get(t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(ro64).i64(0).op(O.i64ges).op(O.i32and); // i64.trunc_sat_f64_s
+    if (size > 1) b.get(0).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
+  };
+  const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
+  const ramOffset = (b: Body, ro64: number): void => { b.get(ro64).op(O.i32wrap).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); };
+  // load<kind>(va, old, site) -> value: locals t (3), ro64 (4), x (5).
+  LOAD_SIZE.forEach((size, kind) => {
+    fn([[1, I32], [2, I64]], (b) => {
+      tlb(b, G_RB, size, 3, 4, 5);
+      b.ifTyped(I64);
+      hit(b); ramOffset(b, 4); b.mem(LOAD_OPCODE[kind]);
+      b.else();
+      b.get(0).get(1).get(2).call(RS.ld);
+      b.end();
+    });
+  });
+  // store<log2 size>(va, value, site): locals t (3), ro64 (4), x (5), o (6).
+  for (let log = 0; log < 4; log++) {
+    fn([[1, I32], [2, I64], [1, I32]], (b) => {
+      tlb(b, G_WB, 1 << log, 3, 4, 5);
+      b.if();
+      hit(b); ramOffset(b, 4); b.tee(6).get(1).mem([O.i64store8, O.i64store16, O.i64store32, O.i64store][log]);
+      // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
+      b.get(6).i32(12).op(O.i32shru).tee(3).i32(1).mem(O.i32store8, layout.dirty);
+      b.get(3).mem(O.i32load8u, layout.codePages);
+      b.if(); b.get(6).get(2).call(RF.cw).globalSet(G_STATUS); b.end();
+      b.else();
+      b.get(0).get(1).get(2).call(RS.st);
+      b.end();
+    });
+  }
+  return out.view().slice();
 }
 
 // Parameters and locals of the chaining dispatcher.
@@ -644,7 +856,9 @@ const D = {
 const DISPATCH_PARAMS = 13;
 
 /**
- * The chaining dispatcher, one module per machine: `run(idx, p, lim, pvLo,
+ * The runtime module, one per machine: the functions regions share (see
+ * {@link RUNTIME_EXPORTS}: one copy, which V8 optimizes once for every
+ * module) and the chaining dispatcher, `run(idx, p, lim, pvLo,
  * pvHi, rb, wb, xl, xh, tag, ro, fetchBase, page)` calls region `idx` of the
  * shared table (entered at offset `p` of the page at virtual address pv and
  * RAM offset `page`), and while the region left with a plain exit (EXIT_PC)
@@ -656,47 +870,70 @@ const DISPATCH_PARAMS = 13;
  * asking to return) goes back to the hart's dispatcher, which handles it
  * exactly as it would after any region.
  */
-function assembleDispatcher(layout: WasmLayout): Uint8Array<ArrayBuffer> {
-  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const types: number[] = [];
-  uleb(types, 2);
+function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
+  const out = new ByteWriter(4096);
+  out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new ByteWriter(128);
+  types.uleb(8);
   funcType(types, PARAM_TYPES, [I32]); // 0: a region
   funcType(types, new Array<number>(DISPATCH_PARAMS).fill(I32), [I32]); // 1: run
+  funcType(types, [I32, I32, I32], [I32]); // 2: JavaScript ld, fls
+  funcType(types, [I32, I32, I32, I32, I32], [I32]); // 3: JavaScript st
+  funcType(types, [I32, I32], [I32]); // 4: JavaScript cw
+  funcType(types, [I64, I64, I32], [I64]); // 5: ld, mulh, loads
+  funcType(types, [I64, I64, I32], []); // 6: st, stores
+  funcType(types, [I64, I32], []); // 7: fls
   section(out, 1, types);
-  const imports: number[] = [];
-  uleb(imports, 2);
-  name('h', imports); name('mem', imports); imports.push(0x02, 0x00, 0x00);
-  name('h', imports); name('tbl', imports); imports.push(0x01, 0x70, 0x00, 0x00);
+  const imports = new ByteWriter(128);
+  imports.uleb(6);
+  name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]);
+  name(imports, 'h'); name(imports, 'tbl'); imports.put([0x01, 0x70, 0x00, 0x00]);
+  for (const [field, type] of [['ld', 2], ['st', 3], ['cw', 4], ['fls', 2]] as const) {
+    name(imports, 'h'); name(imports, field); imports.byte(0x00); imports.uleb(type);
+  }
   section(out, 2, imports);
-  section(out, 3, [1, 1]);
-  const exports: number[] = [];
-  uleb(exports, 1); name('run', exports); exports.push(0x00, 0x00);
+  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6]; // run, then RUNTIME_EXPORTS
+  const funcs = new ByteWriter(64);
+  funcs.uleb(fnTypes.length); funcs.put(fnTypes);
+  section(out, 3, funcs);
+  out.put([6, 31, 6, ...[0, 1, 2, 3, 4, 5].flatMap(() => [I32, 1, 0x41, 0, 0x0b])]); // six mutable i32 globals, 0
+  const exports = new ByteWriter(256);
+  exports.uleb(2 + RUNTIME_EXPORTS.length);
+  name(exports, 'run'); exports.put([0x00, RS.run]);
+  RUNTIME_EXPORTS.forEach((e, k) => { name(exports, e); exports.put([0x00, RS.run + 1 + k]); });
+  name(exports, 'status'); exports.put([0x03, G_STATUS]);
   section(out, 7, exports);
 
-  const b = new Body();
+  const b = new Body(1024);
+  b.uleb(2); b.uleb(3); b.byte(I64); b.uleb(5); b.byte(I32); // pv va ro64; total t h key k
   const sc = layout.scratch;
+  // The TLB context for the shared accesses.
+  b.get(D.rb).globalSet(G_RB).get(D.wb).globalSet(G_WB).get(D.tag).globalSet(G_TAG).get(D.ro).globalSet(G_RO);
   b.get(D.pvLo).op(O.i64extendu).get(D.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(D.pv);
   const again = b.loop();
   b.i32(sc).get(D.pv).mem(O.i64store, 4 * S_PV);
   b.get(D.p).get(D.lim).get(D.total).op(O.i32sub).get(D.pv);
   for (const l of [D.rb, D.wb, D.xl, D.xh, D.tag, D.ro, D.idx]) b.get(l);
-  b.op(0x11, 0).op(0x00); // call_indirect (type 0) (table 0)
-  b.get(D.total).op(O.i32add).set(D.total);
+  b.op2(0x11, 0).op(0x00); // call_indirect (type 0) (table 0)
+  b.tee(D.k).get(D.total).op(O.i32add).set(D.total);
+  // counts[idx] += executed (see WasmLayout.counts).
+  b.get(D.idx).i32(layout.countSlots - 1).op(O.i32and).i32(2).op(O.i32shl).tee(D.t);
+  b.get(D.t).mem(O.i32load, layout.counts).get(D.k).op(O.i32add).mem(O.i32store, layout.counts);
   const out_ = b.block();
-  b.i32(sc).mem(O.i32load, 4 * S_KIND).op(0x0d); uleb(b.code, 0); // br_if out: not a plain exit
-  b.get(D.total).get(D.lim).op(O.i32ges).op(0x0d); uleb(b.code, 0); // br_if out: budget spent
+  b.i32(sc).mem(O.i32load, 4 * S_KIND).brIf(out_); // not a plain exit
+  b.get(D.total).get(D.lim).op(O.i32ges).brIf(out_); // budget spent
   b.i32(sc).mem(O.i64load, 4 * S_PCLO).set(D.va);
-  b.block(); // found
+  const found = b.block();
   // On the page just run: its RAM offset is known (the fetch TLB may have been flushed since the hart
   // fetched from it: its fetch path keeps a page until the mapping changes).
   b.get(D.page).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
-  b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).op(0x0d); uleb(b.code, 0);
+  b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).brIf(found);
   // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
   b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
   b.get(D.tag).get(D.t).op(O.i32add).mem(O.f64load).get(D.va).i64(12).op(O.i64shrs).op(O.f64converti64s).op(O.f64ne);
-  b.op(0x0d); uleb(b.code, 1);
-  b.get(D.ro).get(D.t).op(O.i32add).mem(O.f64load).op(0xfc, 0x06).tee(D.ro64).i64(0).op(O.i64lts);
-  b.op(0x0d); uleb(b.code, 1);
+  b.brIf(out_);
+  b.get(D.ro).get(D.t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(D.ro64).i64(0).op(O.i64lts);
+  b.brIf(out_);
   b.get(D.ro64).op(O.i32wrap).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.end(); // found: key is the RAM offset of va
   b.get(D.key).i32(ENTRY_HASH_MULTIPLIER).op(O.i32mul).i32(32 - layout.entryBits).op(O.i32shru).set(D.h);
@@ -710,24 +947,23 @@ function assembleDispatcher(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.i32(sc).i32(sc).mem(O.i32load, 4 * S_CHAINS).i32(1).op(O.i32add).mem(O.i32store, 4 * S_CHAINS);
   b.br(again);
   b.end();
-  b.get(D.k).i32(EMPTY_KEY).op(O.i32eq).op(0x0d); uleb(b.code, b.depthOf(out_));
+  b.get(D.k).i32(EMPTY_KEY).op(O.i32eq).brIf(out_);
   b.get(D.h).i32(1).op(O.i32add).i32((1 << layout.entryBits) - 1).op(O.i32and).set(D.h);
   b.br(probe);
   b.end(); // probe
   b.end(); // out
-  b.get(D.total).op(0x0f);
+  b.i32(sc).i32(sc).mem(O.i32load, 4 * S_HITS).globalGet(G_HITS).op(O.i32add).mem(O.i32store, 4 * S_HITS);
+  b.i32(0).globalSet(G_HITS);
+  b.get(D.total).op(O.ret);
   b.end(); // again
   b.i32(0);
+  b.byte(0x0b);
 
-  const locals: number[] = [];
-  uleb(locals, 2); uleb(locals, 3); locals.push(I64); uleb(locals, 5); locals.push(I32); // pv va ro64; total t h key k
-  const fn: number[] = [];
-  uleb(fn, locals.length + b.code.length + 1);
-  fn.push(...locals, ...b.code, 0x0b);
-  const code: number[] = [];
-  uleb(code, 1); code.push(...fn);
+  const rest = runtimeCode(layout);
+  const code = new ByteWriter(b.len + rest.length + 16);
+  code.uleb(fnTypes.length); code.uleb(b.len); code.put(b.view()); code.put(rest);
   section(out, 10, code);
-  return new Uint8Array(out);
+  return out.view();
 }
 
 const TWO32 = 4294967296;
@@ -745,9 +981,9 @@ export interface WasmRegion {
 }
 
 /**
- * The WebAssembly back end of one machine: compiles batches of regions into
- * modules whose functions go into one shared function table, and enters them
- * through the chaining dispatcher.
+ * The WebAssembly back end of one machine: generates batches of regions as
+ * modules, puts their functions into one shared function table, and enters
+ * them through the chaining dispatcher.
  */
 export class WasmBackend {
   private readonly table = new WebAssembly.Table({ element: 'anyfunc', initial: 256 });
@@ -755,6 +991,8 @@ export class WasmBackend {
   private readonly run: (...args: number[]) => number;
   /** The next free table index (indices are handed out in order; see {@link reset}). */
   private next = 0;
+  /** Where loads and stores inline their TLB lookup and RAM access instead of calling the runtime's shared access. */
+  inlineMemory: InlineMemory = 'none';
 
   /**
    * `current.hart` is the hart running translated code (the helpers act on
@@ -767,65 +1005,97 @@ export class WasmBackend {
     const hart = (): Hart => current.hart as Hart;
     // The pc of the instruction at page offset `off` of the region running now.
     const at = (off: number): void => { hart().pc = scratch[S_PV + 1] * TWO32 + (scratch[S_PV] >>> 0) + off; };
+    // A helper trapped: the hart's pc is the trap's; leave counting the instruction.
+    const trapped = (site: number): number => { scratch[S_KIND] = EXIT_SET; return siteCount(site); };
+    // Leave after the instruction at the hart's pc (set by at()) when something may have changed under the region.
+    const after = (h: Hart, e: number, site: number): number => {
+      if (!h.interruptCheck && epoch.value === e) return 0;
+      const v = h.pc + siteLen(site);
+      const hi = Math.floor(v / TWO32);
+      scratch[S_PCLO] = (v - hi * TWO32) | 0; scratch[S_PCLO + 1] = hi | 0;
+      scratch[S_KIND] = EXIT_ASK;
+      return siteCount(site);
+    };
+    /*
+     * The JavaScript helpers, each returning 0 to go on, or — after it trapped
+     * (the hart's pc is the trap's) or when the region must return to the hart
+     * after the instruction (an interrupt to check, translations dropped) — the
+     * instruction count to leave with, having set the exit kind and pc in the
+     * scratch area. ld (lo, hi, site: load kind), st (lo, hi, vl, vh, site:
+     * log2 size), cw (RAM offset, site: log2 size), fls (lo, hi, site: op index
+     * | reg << 2) are called by the runtime module; fp (raw, site) and amo (op,
+     * rd, rs1, rs2, imm, site) and cw by regions.
+     */
     this.imports = {
       h: {
         mem: env.layout.memory,
-        ld: (lo: number, hi: number, size: number, off: number): number => {
+        ld: (lo: number, hi: number, site: number): number => {
           const h = hart();
           const e = epoch.value;
-          at(off);
-          if (!h.loadSlow(lo, hi, size)) return 0;
-          scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
-          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+          at(siteOff(site));
+          const kind = siteExtra(site);
+          if (!h.loadSlow(lo, hi, LOAD_SIZE[kind])) return trapped(site);
+          let vl = r64.lo, vh = r64.hi;
+          switch (kind) {
+            case 0: vl = (vl << 24) >> 24; vh = vl >> 31; break;
+            case 1: vl = (vl << 16) >> 16; vh = vl >> 31; break;
+            case 2: vh = vl >> 31; break;
+            case 4: vl &= 0xff; vh = 0; break;
+            case 5: vl &= 0xffff; vh = 0; break;
+            case 6: vh = 0; break;
+          }
+          scratch[S_LO] = vl; scratch[S_HI] = vh;
+          return after(h, e, site);
         },
-        st: (lo: number, hi: number, size: number, vl: number, vh: number, off: number): number => {
+        st: (lo: number, hi: number, vl: number, vh: number, site: number): number => {
           const h = hart();
           const e = epoch.value;
-          at(off);
-          if (!h.storeSlow(lo, hi, size, vl, vh)) return 0;
-          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+          at(siteOff(site));
+          if (!h.storeSlow(lo, hi, 1 << siteExtra(site), vl, vh)) return trapped(site);
+          return after(h, e, site);
         },
-        cw: (o: number, size: number): number => {
+        cw: (o: number, site: number): number => {
           const e = epoch.value;
-          ram.noteWrite(o, size);
-          return epoch.value !== e ? 1 : 0;
+          ram.noteWrite(o, 1 << siteExtra(site));
+          if (epoch.value === e) return 0;
+          at(siteOff(site));
+          return after(hart(), e, site);
         },
-        fp: (raw: number, off: number): number => {
+        fp: (raw: number, site: number): number => {
           const h = hart();
-          if ((h.csr.mstatus & Mstatus.FS) === 0 || !h.fpu.execute(raw)) { at(off); h.illegal(raw); return 0; }
+          if ((h.csr.mstatus & Mstatus.FS) === 0 || !h.fpu.execute(raw)) { at(siteOff(site)); h.illegal(raw); return trapped(site); }
           h.csr.mstatus |= Mstatus.FS;
-          return 1;
+          return 0;
         },
-        fls: (op: number, reg: number, lo: number, hi: number, off: number): number => {
+        fls: (lo: number, hi: number, site: number): number => {
           const h = hart();
           const e = epoch.value;
-          at(off);
-          if ((h.csr.mstatus & Mstatus.FS) === 0) { h.illegalAtPc(); return 0; }
+          at(siteOff(site));
+          if ((h.csr.mstatus & Mstatus.FS) === 0) { h.illegalAtPc(); return trapped(site); }
           const fr = h.fpu.i32;
-          if (op === Op.FLW || op === Op.FLD) {
-            const size = op === Op.FLD ? 8 : 4;
-            if (!h.loadSlow(lo, hi, size)) return 0;
+          const index = siteExtra(site) & 3, reg = siteExtra(site) >>> 2;
+          if (index < 2) {
+            const size = index === 1 ? 8 : 4;
+            if (!h.loadSlow(lo, hi, size)) return trapped(site);
             fr[2 * reg] = r64.lo; fr[2 * reg + 1] = size === 8 ? r64.hi : -1;
-          } else if (!h.storeSlow(lo, hi, op === Op.FSD ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return 0;
+          } else if (!h.storeSlow(lo, hi, index === 3 ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return trapped(site);
           h.csr.mstatus |= Mstatus.FS;
-          return h.interruptCheck || epoch.value !== e ? 2 : 1;
+          return after(h, e, site);
         },
-        amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, off: number): number => {
+        amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, site: number): number => {
           const h = hart();
           const e = epoch.value;
-          at(off);
-          if (!h.atomic(op, rd, rs1, rs2, imm)) return 0;
-          return h.interruptCheck || epoch.value !== e ? 2 : 1;
-        },
-        mulh: (op: number, al: number, ah: number, bl: number, bh: number): void => {
-          if (op === Op.MULH) mulh64(al, ah, bl, bh); else if (op === Op.MULHSU) mulhsu64(al, ah, bl, bh); else mulhu64(al, ah, bl, bh);
-          scratch[S_LO] = r64.lo; scratch[S_HI] = r64.hi;
+          at(siteOff(site));
+          if (!h.atomic(op, rd, rs1, rs2, imm)) return trapped(site);
+          return after(h, e, site);
         },
       },
     };
-    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(assembleDispatcher(env.layout)),
-      { h: { mem: env.layout.memory, tbl: this.table } });
-    this.run = dispatcher.exports.run as (...args: number[]) => number;
+    const helpers = this.imports.h as Record<string, WebAssembly.ImportValue>;
+    const runtime = new WebAssembly.Instance(new WebAssembly.Module(assembleRuntime(env.layout)),
+      { h: { mem: env.layout.memory, tbl: this.table, ld: helpers.ld, st: helpers.st, cw: helpers.cw, fls: helpers.fls } });
+    this.run = runtime.exports.run as (...args: number[]) => number;
+    this.imports.r = runtime.exports;
   }
 
   /** Table slots handed out so far. */
@@ -833,24 +1103,39 @@ export class WasmBackend {
     return this.next;
   }
 
+  /** Instructions the region at table index `index` has executed (as far as its count slot tells). */
+  executedBy(index: number): number {
+    const counts = this.env.counts;
+    return counts[index & (counts.length - 1)] >>> 0;
+  }
+
   /** Chained transfers so far (region to region inside the dispatcher). */
   get chains(): number {
     return this.env.scratch[S_CHAINS];
   }
 
-  /** Compiles `regions` (each the blocks of one page, at RAM offset `ramOffset`) into one module; returns them in order. */
-  compile(regions: Array<{ blocks: Block[]; ramOffset: number }>): WasmRegion[] {
-    const code: RegionCode[] = regions.map(({ blocks }) => {
-      const gen = new WasmGen(blocks, this.env.layout);
-      return { body: gen.generate(), i64Locals: gen.i64Locals, i32Locals: gen.i32Locals };
-    });
+  /** Generates the module holding one region per element of `regions` (each the blocks of one page). */
+  assemble(regions: Block[][], inline = this.inlineMemory): Uint8Array<ArrayBuffer> {
+    return assembleBatch(regions, this.env.layout, inline);
+  }
+
+  /**
+   * Instantiates a module made by {@link assemble} and puts the regions
+   * `wanted` (their index in the batch and their page's RAM offset) into the
+   * shared table; returns them in order.
+   */
+  instantiate(module: WebAssembly.Module, wanted: Array<{ k: number; ramOffset: number }>): WasmRegion[] {
     const base = this.next;
-    const need = base + regions.length;
+    const need = base + wanted.length;
     if (need > this.table.length) this.table.grow(Math.max(need - this.table.length, this.table.length));
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleBatch(code)), this.imports);
-    for (let k = 0; k < regions.length; k++) this.table.set(base + k, instance.exports[`r${k}`]);
+    const instance = new WebAssembly.Instance(module, this.imports);
+    const counts = this.env.counts;
+    wanted.forEach((w, j) => {
+      this.table.set(base + j, instance.exports[`r${w.k}`] as () => number);
+      counts[(base + j) & (counts.length - 1)] = 0;
+    });
     this.next = need;
-    return regions.map((r, k) => ({ index: base + k, fn: this.entry(base + k, r.ramOffset) }));
+    return wanted.map((w, j) => ({ index: base + j, fn: this.entry(base + j, w.ramOffset) }));
   }
 
   /** Lets the region at table index `index` go (its module is collected once none of its regions is left). */
