@@ -298,9 +298,9 @@ export class CsrFile {
     const h = this.hart;
     const fpu = h.fpu;
     switch (csr) {
-      case Csr.FFLAGS: if (!this.fpOn()) return false; return this.set(fpu.fflags, 0);
-      case Csr.FRM: if (!this.fpOn()) return false; return this.set(fpu.frm, 0);
-      case Csr.FCSR: if (!this.fpOn()) return false; return this.set((fpu.frm << 5) | fpu.fflags, 0);
+      case Csr.FFLAGS: if (!this.fpEnabled()) return false; return this.set(fpu.fflags, 0);
+      case Csr.FRM: if (!this.fpEnabled()) return false; return this.set(fpu.frm, 0);
+      case Csr.FCSR: if (!this.fpEnabled()) return false; return this.set((fpu.frm << 5) | fpu.fflags, 0);
       case Csr.CYCLE: if (!this.counterAllowed(0)) return false; return this.setNumber(this.instret());
       case Csr.TIME:
         if (!this.counterAllowed(1)) return false;
@@ -341,9 +341,6 @@ export class CsrFile {
         if (h.priv === Priv.S && (this.mstatus & Mstatus.TVM) !== 0) return false;
         return this.set(this.hgatpLo, this.hgatpHi);
       case Csr.VSSTATUS: {
-        // The FP state is tracked in mstatus.FS only (translated code sets it): report a guest's
-        // enabled FP state as dirty whenever the hart's is, so the guest kernel saves it.
-        if ((this.vsstatus & Mstatus.FS) !== 0 && (this.mstatus & Mstatus.FS) === Mstatus.FS) this.vsstatus |= Mstatus.FS;
         const fsDirty = (this.vsstatus & Mstatus.FS) === Mstatus.FS;
         return this.set(this.vsstatus & SSTATUS_VISIBLE, (fsDirty ? 0x80000000 : 0) | 2);
       }
@@ -397,8 +394,18 @@ export class CsrFile {
     return false;
   }
 
-  private fpOn(): boolean {
-    return (this.mstatus & Mstatus.FS) !== 0;
+  /**
+   * FP instructions and CSRs may be used: mstatus.FS is not Off, nor, in
+   * V=1, vsstatus.FS (privileged spec §3.1.6.6, §9.2.11).
+   */
+  fpEnabled(): boolean {
+    return (this.mstatus & Mstatus.FS) !== 0 && (!this.hart.virt || (this.vsstatus & Mstatus.FS) !== 0);
+  }
+
+  /** FP state was written: FS becomes Dirty in mstatus, and in vsstatus too when V=1. */
+  fpDirty(): void {
+    this.mstatus |= Mstatus.FS;
+    if (this.hart.virt) this.vsstatus |= Mstatus.FS;
   }
 
   private stimecmpAllowed(): boolean {
@@ -419,9 +426,9 @@ export class CsrFile {
     const h = this.hart;
     const fpu = h.fpu;
     switch (csr) {
-      case Csr.FFLAGS: fpu.fflags = lo & 0x1f; this.mstatus |= Mstatus.FS; return true;
-      case Csr.FRM: fpu.frm = lo & 7; this.mstatus |= Mstatus.FS; return true;
-      case Csr.FCSR: fpu.fflags = lo & 0x1f; fpu.frm = (lo >>> 5) & 7; this.mstatus |= Mstatus.FS; return true;
+      case Csr.FFLAGS: fpu.fflags = lo & 0x1f; this.fpDirty(); return true;
+      case Csr.FRM: fpu.frm = lo & 7; this.fpDirty(); return true;
+      case Csr.FCSR: fpu.fflags = lo & 0x1f; fpu.frm = (lo >>> 5) & 7; this.fpDirty(); return true;
       case Csr.SSTATUS: this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (lo & SSTATUS_WRITABLE)); return true;
       case Csr.SIE: this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg & MIDELEG_WRITABLE); h.recheckInterrupts(); return true;
       case Csr.STVEC: if ((lo & 3) < 2) { this.stvecLo = lo; this.stvecHi = hi; } return true;

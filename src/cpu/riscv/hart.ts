@@ -716,7 +716,7 @@ export class Hart {
           }
           // ---- F/D loads and stores ----
           case Op.FLW: case Op.FLD: {
-            if ((csr.mstatus & Mstatus.FS) === 0) { this.illegalAtPc(); continue; }
+            if (!csr.fpEnabled()) { this.illegalAtPc(); continue; }
             const al = xl[rs1];
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
@@ -724,11 +724,11 @@ export class Hart {
             if (!this.loadSlow(lo, hi, size)) continue;
             fpu.i32[2 * rd] = r64.lo;
             fpu.i32[2 * rd + 1] = size === 8 ? r64.hi : -1;
-            csr.mstatus |= Mstatus.FS;
+            csr.fpDirty();
             break;
           }
           case Op.FSW: case Op.FSD: {
-            if ((csr.mstatus & Mstatus.FS) === 0) { this.illegalAtPc(); continue; }
+            if (!csr.fpEnabled()) { this.illegalAtPc(); continue; }
             const al = xl[rs1];
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
@@ -737,8 +737,8 @@ export class Hart {
             break;
           }
           case Op.FP: {
-            if ((csr.mstatus & Mstatus.FS) === 0 || !fpu.execute(imm)) { this.illegal(imm); continue; }
-            csr.mstatus |= Mstatus.FS;
+            if (!csr.fpEnabled() || !fpu.execute(imm)) { this.illegal(imm); continue; }
+            csr.fpDirty();
             break;
           }
           // ---- A ----

@@ -472,3 +472,31 @@ test('setting A/D in a VS-stage PTE is a write the G-stage must allow: else a gu
   assert.equal(pendingExit(h)?.htinst, 0x3020, 'the pseudoinstruction of a 64-bit write');
   assert.equal(ram.readU32(HOST_BASE + 2 * PAGE) & PTE_A, 0, 'the PTE was not written');
 });
+
+test('in V=1 the FPU needs vsstatus.FS on as well as mstatus.FS, and FP writes dirty both (§9.2.11)', () => {
+  const h = newHart();
+  h.csr.mstatus |= 1 << 13; // mstatus.FS = Initial
+  h.setMode(Priv.S, true);
+  assert.equal(csrOp(h, Csr.FCSR, Op.CSRRS), Cause.IllegalInstruction, 'vsstatus.FS is Off');
+  h.setMode(Priv.M, false);
+  h.csr.vsstatus |= 1 << 13; // vsstatus.FS = Initial
+  h.setMode(Priv.S, true);
+  assert.equal(csrOp(h, Csr.FCSR, Op.CSRRW, 0x20), 0);
+  assert.equal((h.csr.vsstatus >>> 13) & 3, 3, 'vsstatus.FS Dirty');
+  assert.equal((h.csr.mstatus >>> 13) & 3, 3, 'mstatus.FS Dirty');
+  assert.equal((csrRead(h, Csr.SSTATUS) >>> 13) & 3, 3, 'the guest reads its own FS (sstatus is vsstatus in V=1)');
+  h.setMode(Priv.M, false);
+  h.csr.mstatus &= ~(3 << 13);
+  h.setMode(Priv.S, true);
+  assert.equal(csrOp(h, Csr.FCSR, Op.CSRRS), Cause.IllegalInstruction, 'mstatus.FS Off disables it for the guest too');
+  // An FP instruction in VS-mode with the FPU off traps as illegal.
+  h.setMode(Priv.M, false);
+  h.csr.mstatus |= 1 << 13;
+  h.csr.vsstatus &= ~(3 << 13);
+  h.env.ram.writeU32(RAM, 0x021080d3); // fadd.d f1, f1, f1
+  h.pc = RAM;
+  h.setMode(Priv.S, true);
+  h.vmmExits = true;
+  h.run(1);
+  assert.equal(h.exit?.cause, Cause.IllegalInstruction);
+});

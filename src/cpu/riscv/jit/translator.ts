@@ -34,7 +34,6 @@
  */
 import { Op, X_SINK } from '../decode.js';
 import { OP_CROSS_PAGE, type DecodeCache, type DecodedPage } from '../decode-cache.js';
-import { Mstatus } from '../constants.js';
 
 /** The most instructions in one block. */
 export const MAX_BLOCK_INSNS = 64;
@@ -135,7 +134,6 @@ export function discoverRegion(cache: DecodeCache, page: DecodedPage, roots: num
   return blocks;
 }
 
-const FS = Mstatus.FS;
 
 /**
  * The integer registers `blocks` read or write (x1..x31, ascending), and
@@ -367,7 +365,7 @@ class Gen {
         const xr1 = (imm >>> 15) & 31, xrd = (imm >>> 7) & 31;
         const sync = io.readsRs1 && xr1 !== 0 ? `xl[${xr1}] = l${xr1}; xh[${xr1}] = h${xr1}; ` : '';
         const reload = io.writesRd && xrd !== 0 ? ` l${xrd} = xl[${xrd}]; h${xrd} = xh[${xrd}];` : '';
-        return `${sync}if ((csr.mstatus & ${FS}) === 0 || !fpu.execute(${imm})) { h.pc = pageVa + ${off}; h.illegal(${imm}); ${this.trapExit(k)} } csr.mstatus |= ${FS};${reload}`;
+        return `${sync}if (!csr.fpEnabled() || !fpu.execute(${imm})) { h.pc = pageVa + ${off}; h.illegal(${imm}); ${this.trapExit(k)} } csr.fpDirty();${reload}`;
       }
       case Op.LR_W: case Op.SC_W: case Op.AMO_W: case Op.LR_D: case Op.SC_D: case Op.AMO_D: {
         const sync = [rs1, rs2].filter((r) => r !== 0).map((r) => `xl[${r}] = l${r}; xh[${r}] = h${r};`).join(' ');
@@ -444,7 +442,7 @@ class Gen {
   }
 
   private fpCheck(off: number, k: number): string {
-    return `if ((csr.mstatus & ${FS}) === 0) { h.pc = pageVa + ${off}; h.illegalAtPc(); ${this.trapExit(k)} }`;
+    return `if (!csr.fpEnabled()) { h.pc = pageVa + ${off}; h.illegalAtPc(); ${this.trapExit(k)} }`;
   }
 
   private fpLoad(i: Insn, k: number, next: number): string {
@@ -455,7 +453,7 @@ class Gen {
     return `${this.fpCheck(off, k)} { ${this.address(rs1, imm)} ${this.tlbHit('rb', size)} { hits++; const o = ro + (lo & 4095); ` +
       `fr[${2 * rd}] = i32[o >>> 2]; fr[${2 * rd + 1}] = ${fastHi}; } ` +
       `else { h.pc = pageVa + ${off}; if (!h.loadSlow(lo, hi, ${size})) ${this.trapExit(k)} fr[${2 * rd}] = r64.lo; fr[${2 * rd + 1}] = ${slowHi}; ` +
-      `if (h.interruptCheck) { csr.mstatus |= ${FS}; ${this.exitNext(k, next)} } } csr.mstatus |= ${FS}; }`;
+      `if (h.interruptCheck) { csr.fpDirty(); ${this.exitNext(k, next)} } } csr.fpDirty(); }`;
   }
 
   private fpStore(i: Insn, k: number, next: number): string {

@@ -29,7 +29,6 @@
  */
 import { Op, X_SINK } from '../decode.js';
 import type { RegionFn } from '../decode-cache.js';
-import { Mstatus } from '../constants.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { r64 } from '../int64.js';
@@ -1063,15 +1062,15 @@ export class WasmBackend {
         },
         fp: (raw: number, site: number): number => {
           const h = hart();
-          if ((h.csr.mstatus & Mstatus.FS) === 0 || !h.fpu.execute(raw)) { at(siteOff(site)); h.illegal(raw); return trapped(site); }
-          h.csr.mstatus |= Mstatus.FS;
+          if (!h.csr.fpEnabled() || !h.fpu.execute(raw)) { at(siteOff(site)); h.illegal(raw); return trapped(site); }
+          h.csr.fpDirty();
           return 0;
         },
         fls: (lo: number, hi: number, site: number): number => {
           const h = hart();
           const e = epoch.value;
           at(siteOff(site));
-          if ((h.csr.mstatus & Mstatus.FS) === 0) { h.illegalAtPc(); return trapped(site); }
+          if (!h.csr.fpEnabled()) { h.illegalAtPc(); return trapped(site); }
           const fr = h.fpu.i32;
           const index = siteExtra(site) & 3, reg = siteExtra(site) >>> 2;
           if (index < 2) {
@@ -1079,7 +1078,7 @@ export class WasmBackend {
             if (!h.loadSlow(lo, hi, size)) return trapped(site);
             fr[2 * reg] = r64.lo; fr[2 * reg + 1] = size === 8 ? r64.hi : -1;
           } else if (!h.storeSlow(lo, hi, index === 3 ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return trapped(site);
-          h.csr.mstatus |= Mstatus.FS;
+          h.csr.fpDirty();
           return after(h, e, site);
         },
         amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, site: number): number => {
