@@ -182,7 +182,8 @@ function virtualMachine(c: Configuration & { technique: TechniqueName }, g: Comp
     // Device accesses are the VMM's emulations (the hart itself reaches no device).
     totals: () => ({ ...vm.totals(), mmioAccesses: vm.vcpus.reduce((n, v) => n + v.stats.mmio, 0) }),
     get bootMarkerMs() { return vm.bootMarkerMs; }, jit: vmm.host.jit,
-    exits: () => vm.exits(), sbiCalls: () => vm.sbi.stats.calls, counters: () => vm.technique.counters(),
+    exits: () => vm.exits(), sbiCalls: () => vm.sbi.stats.calls,
+    counters: () => ({ ...vm.technique.counters(), inlineVmmCalls: vm.vcpus.reduce((n, v) => n + v.hart.stats.inlineVmmCalls, 0) }),
   };
 }
 
@@ -287,6 +288,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
     ['SBI calls', (r) => String(r.sbiCalls)],
     ['tsvisor pv hypercalls', (r) => String(r.techniqueCounters.hypercalls ?? 0)],
     ['privileged instructions emulated', (r) => String(r.emulated)],
+    ['  by inline calls from translated code', (r) => String(r.techniqueCounters.inlineVmmCalls ?? 0)],
     ['shadow page-table fills', (r) => String(r.techniqueCounters.fills ?? 0)],
     ['device (MMIO) accesses', (r) => String(r.mmioAccesses)],
     ['TLB hit rate', (r) => pct(r.tlbHitRate)],

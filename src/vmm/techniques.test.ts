@@ -50,6 +50,8 @@ test('Linux runs the same commands with the same output under none, hw, trap, bt
   // bt: the same emulation, by inline calls instead of traps.
   assert.equal(bt.exitsByCause['illegal instruction'] ?? 0, 0, 'bt: privileged instructions do not trap');
   assert.ok(bt.emulated > 10_000, `bt: privileged instructions emulated inline (${bt.emulated})`);
+  if (engine === 'jit') assert.ok((bt.techniqueCounters.inlineVmmCalls ?? 0) > 1000, 'bt: translated code calls the VMM in place of privileged instructions');
+  assert.equal(trap.techniqueCounters.inlineVmmCalls ?? 0, 0, 'trap: no inline calls');
   assert.ok(bt.exits < trap.exits / 5, 'bt: far fewer exits than trap');
 
   // pv: Linux has no TSVI port; it runs on its SBI and virtio paravirtual paths, its privileged instructions emulated.

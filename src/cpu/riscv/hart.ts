@@ -73,6 +73,8 @@ export interface HartStats {
   ecalls: number;
   /** Traps that left the guest for the VMM (see Hart.vmmExits). */
   vmExits: number;
+  /** Privileged instructions translated code handed to the VMM in place (see Hart.inlineVmmCall). */
+  inlineVmmCalls: number;
   wfi: number;
   mmioReads: number;
   mmioWrites: number;
@@ -122,6 +124,17 @@ export class Hart {
    * trap is taken and the hart keeps running.
    */
   privilegedHook: ((raw: number) => boolean) | undefined = undefined;
+
+  /**
+   * The binary translator's inline VMM call for the privileged instruction
+   * at pc: true when the VMM emulated it in place (see {@link privilegedHook};
+   * counted as stats.inlineVmmCalls), false when no VMM takes it here.
+   */
+  inlineVmmCall(): boolean {
+    if (this.privilegedHook === undefined || this.priv !== Priv.U || this.virt) return false;
+    this.stats.inlineVmmCalls++;
+    return this.privilegedHook(this.rawAtPc());
+  }
   /** The pending exit to the VMM, if any. */
   exit: VmExit | undefined = undefined;
   readonly fpu: FpUnit;
@@ -129,7 +142,7 @@ export class Hart {
   readonly mmu: Mmu;
   readonly stats: HartStats = {
     instret: 0, exceptions: 0, interrupts: 0, exceptionsByCause: new Array(24).fill(0),
-    interruptsByCause: new Array(16).fill(0), ecalls: 0, vmExits: 0, wfi: 0, mmioReads: 0, mmioWrites: 0,
+    interruptsByCause: new Array(16).fill(0), ecalls: 0, vmExits: 0, inlineVmmCalls: 0, wfi: 0, mmioReads: 0, mmioWrites: 0,
   };
   /** Set when something may have made an interrupt pending or changed enables. */
   interruptCheck = true;

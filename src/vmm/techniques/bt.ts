@@ -4,20 +4,26 @@
  * under `trap`, but its sensitive instructions never trap: the execution
  * engine hands each privileged instruction of the deprivileged kernel to
  * the VMM's emulation routine in place (Hart.privilegedHook), with no trap
- * entry, no exit from the run loop and no trap return — the call the
- * translator substitutes for the instruction. (tsvisor's translator sends
- * privileged instructions to the interpreter, which makes the call; hot
- * code around them stays translated.) Exits remain for what needs the VMM
- * anyway: hidden page faults that fill the shadow tables, device accesses,
- * SBI calls and the guest's own traps.
+ * entry, no exit from the run loop and no trap return: the JIT translates
+ * each one as a call to the VMM (Jit.inlineVmmCalls, Hart.inlineVmmCall),
+ * and the interpreter, for code not translated yet, makes the same call
+ * where it would raise the illegal-instruction trap. Exits remain for what
+ * needs the VMM anyway: hidden page faults that fill the shadow tables,
+ * device accesses, SBI calls and the guest's own traps.
  */
 import { Cause } from '../../cpu/riscv/constants.js';
 import type { Vcpu } from '../vcpu.js';
+import type { Vm } from '../vm.js';
 import { TrapTechnique } from './trap.js';
 import type { TechniqueName } from './technique.js';
 
 export class BtTechnique extends TrapTechnique {
   override readonly name: TechniqueName = 'bt';
+
+  override attach(vm: Vm): void {
+    super.attach(vm);
+    if (vm.host.jit !== undefined) vm.host.jit.inlineVmmCalls = true;
+  }
 
   override start(vcpu: Vcpu, pc: number, a0: number, a1: number): void {
     super.start(vcpu, pc, a0, a1);

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { VirtMachine, type CpuEngine } from '../../../machine/virt.js';
 import type { JitBackend, JitOptions } from './jit.js';
 import { BufferCharBackend } from '../../../backends/buffer-char.js';
+import { Priv } from '../constants.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -390,4 +391,58 @@ test('a page rewritten while its module compiles in the background never runs th
   assert.equal(m.exitCode, 0);
   assert.equal(Array.from(h.xl.subarray(0, 32), (v, i) => `${i}:${h.xh[i]}:${v}`).join(' '), interp.x);
   assert.equal(h.stats.instret, interp.instret);
+});
+
+/**
+ * Binary translation's inline VMM call: a U-mode loop around a privileged
+ * instruction (csrrs a0, sstatus, x0), with a VMM routine that emulates it
+ * (a0 = 7, pc + 4). Translated, the instruction becomes a call to the
+ * routine; the end state is the interpreter's, where the same routine runs
+ * in place of the illegal-instruction trap.
+ */
+async function runPrivilegedLoop(cpu: CpuEngine, backend: JitBackend, inline: boolean): Promise<{ x: string; instret: number; calls: number; hooked: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'priv.bin');
+  const loop = [
+    I(1, 11, 0, 11, 0x13), // addi a1, a1, 1
+    I(0x100, 0, 2, 10, 0x73), // csrrs a0, sstatus, x0
+    R(0, 10, 12, 0, 12, 0x33), // add a2, a2, a0
+    B(-12, 13, 11, 4), // blt a1, a3, loop
+    // Power off through the sifive,test device (U-mode reaches it: no translation, no PMP).
+    U(0x100, 5, 0x37), U(0x5, 6, 0x37), I(0x555, 6, 0, 6, 0x13), S(0, 6, 5, 2, 0x23),
+    J(0, 0), // j .
+  ];
+  writeFileSync(image, new Uint8Array(Uint32Array.from([I(500, 0, 0, 13, 0x13), ...loop]).buffer)); // li a3, 500
+  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend: backend, slice: SLICE });
+  if (m.jit !== undefined) m.jit.inlineVmmCalls = inline;
+  const h = m.harts[0];
+  h.pc = 0x80000000;
+  h.setPriv(Priv.U);
+  let hooked = 0;
+  h.privilegedHook = (raw) => {
+    hooked++;
+    if (raw !== I(0x100, 0, 2, 10, 0x73)) return false;
+    h.setX(10, 7);
+    h.pc += 4;
+    return true;
+  };
+  await runToEnd(m);
+  assert.equal(m.exitCode, 0, 'the program powered off');
+  return { x: Array.from(h.xl.subarray(0, 32)).join(','), instret: h.stats.instret, calls: h.stats.inlineVmmCalls, hooked };
+}
+
+test('binary translation calls the VMM in place of a deprivileged kernel\'s privileged instruction, as the interpreter does', async () => {
+  const interp = await runPrivilegedLoop('interp', 'wasm', false);
+  assert.equal(interp.hooked, 500);
+  assert.match(interp.x, /^0,(-?\d+,){9}7,500,3500,500,/, 'a0 = 7, a1 = 500, a2 = 3500, a3 = 500');
+  for (const backend of ['wasm', 'js'] as const) {
+    const jit = await runPrivilegedLoop('jit', backend, true);
+    assert.equal(jit.x, interp.x, backend);
+    assert.equal(jit.instret, interp.instret, `${backend}: instret`);
+    assert.equal(jit.hooked, 500);
+    assert.ok(jit.calls > 400, `${backend}: translated code made the calls (${jit.calls})`);
+    const off = await runPrivilegedLoop('jit', backend, false);
+    assert.equal(off.x, interp.x);
+    assert.equal(off.calls, 0, `${backend}: without inlineVmmCalls the interpreter makes them`);
+  }
 });

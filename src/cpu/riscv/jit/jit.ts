@@ -217,6 +217,12 @@ function eagerWasmCompilation(eager: boolean): void {
 }
 
 export class Jit {
+  /**
+   * Translate privileged instructions as inline calls to a VMM
+   * (Hart.inlineVmmCall): set by the VMM's `bt` technique, whose
+   * deprivileged guest kernels would otherwise trap on each of them.
+   */
+  inlineVmmCalls = false;
   readonly stats: JitStats = {
     translations: 0, blocksTranslated: 0, instructionsTranslated: 0, translateMs: 0,
     cacheHits: 0, cacheMisses: 0, rejected: 0, invalidations: 0, batches: 0, chains: 0, executedTranslated: 0,
@@ -373,7 +379,7 @@ export class Jit {
       const { page } = regions;
       const pj = page.jit;
       if (pj === undefined || pj.roots.length === 0 || this.compilingPages.has(page)) continue;
-      const blocks = discoverRegion(this.cache, page, pj.roots);
+      const blocks = discoverRegion(this.cache, page, pj.roots, this.inlineVmmCalls);
       if (blocks.length === 0) continue;
       hot.push({ page, pj, gen: page.gen, blocks, union: true, inline: true, roots: [] });
       regions.inline = true; // not again, even if it does not get installed
@@ -453,7 +459,7 @@ export class Jit {
     // Grow the page's region with the new entry point while that stays cheap; past that, a new
     // entry gets a region of its own next to the existing ones.
     const union = pj.roots.length < MAX_UNION_ROOTS;
-    const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, off] : [off]);
+    const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, off] : [off], this.inlineVmmCalls);
     if (!blocks.some((b) => b.start === off)) {
       // The entry itself starts with an untranslatable instruction (or did not fit).
       pj.heat[slot] = UNTRANSLATABLE;
@@ -486,13 +492,13 @@ export class Jit {
       const { page, pj } = q;
       if (page.jit !== pj || page.gen !== q.gen) continue; // dropped meanwhile
       const union = pj.entries === undefined || pj.roots.length + q.roots.length <= MAX_UNION_ROOTS;
-      const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, ...q.roots] : q.roots);
+      const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, ...q.roots] : q.roots, this.inlineVmmCalls);
       const starts = new Set(blocks.map((b) => b.start));
       if (blocks.length > 0) plan.push({ page, pj, gen: q.gen, blocks, union, roots: q.roots.filter((r) => starts.has(r)) });
       for (const r of q.roots) {
         if (starts.has(r)) continue;
         // Not in the page's region: it starts with an untranslatable instruction, or did not fit.
-        const own = discoverRegion(this.cache, page, [r]);
+        const own = discoverRegion(this.cache, page, [r], this.inlineVmmCalls);
         if (own.length === 0 || own[0].start !== r) {
           pj.heat[r >>> 1] = UNTRANSLATABLE;
           this.stats.rejected++;

@@ -31,6 +31,13 @@
  *   xRET, WFI, SFENCE.VMA, the H extension, illegal encodings, and a 32-bit
  *   instruction straddling the page end) end a block before them; the
  *   interpreter executes them.
+ * - Binary translation of a deprivileged guest kernel (the VMM's `bt`
+ *   technique): with `inlineVmmCalls`, a privileged instruction (CSR access,
+ *   SRET, WFI, SFENCE.VMA) after a block's first instruction ends the block
+ *   as a call to the VMM's emulation routine (Hart.privilegedHook) in place
+ *   of the trap; the region then leaves with the pc the VMM set. Where no
+ *   VMM takes the call (a hart not running a deprivileged kernel), the
+ *   region leaves before the instruction and the interpreter executes it.
  */
 import { Op, X_SINK } from '../decode.js';
 import { OP_CROSS_PAGE, type DecodeCache, type DecodedPage } from '../decode-cache.js';
@@ -71,6 +78,17 @@ function translatable(op: number): boolean {
   }
 }
 
+/** Privileged instructions binary translation hands to the VMM in place (see `inlineVmmCalls`). */
+export function isPrivileged(op: number): boolean {
+  switch (op) {
+    case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+    case Op.SRET: case Op.WFI: case Op.SFENCE_VMA:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** True for operations that end a block (control transfers). */
 export function endsBlock(op: number): boolean {
   return op === Op.JAL || op === Op.JALR || (op >= Op.BEQ && op <= Op.BGEU);
@@ -87,13 +105,20 @@ function insnAt(cache: DecodeCache, page: DecodedPage, off: number): Insn {
   };
 }
 
-/** Finds the basic block starting at `start`; empty when its first instruction is not translatable. */
-export function findBlock(cache: DecodeCache, page: DecodedPage, start: number): Block {
+/**
+ * Finds the basic block starting at `start`; empty when its first
+ * instruction is not translatable. With `inlineVmmCalls`, a privileged
+ * instruction after the first ends the block as an inline VMM call.
+ */
+export function findBlock(cache: DecodeCache, page: DecodedPage, start: number, inlineVmmCalls = false): Block {
   const insns: Insn[] = [];
   let off = start;
   while (off < 4096 && insns.length < MAX_BLOCK_INSNS) {
     const insn = insnAt(cache, page, off);
-    if (!translatable(insn.op)) break;
+    if (!translatable(insn.op)) {
+      if (inlineVmmCalls && insns.length > 0 && isPrivileged(insn.op)) insns.push(insn);
+      break;
+    }
     insns.push(insn);
     off += insn.len;
     if (endsBlock(insn.op)) break;
@@ -115,7 +140,7 @@ function successors(block: Block): number[] {
 }
 
 /** Collects the blocks reachable from `roots` on the page, up to {@link MAX_REGION_INSNS}. */
-export function discoverRegion(cache: DecodeCache, page: DecodedPage, roots: number[]): Block[] {
+export function discoverRegion(cache: DecodeCache, page: DecodedPage, roots: number[], inlineVmmCalls = false): Block[] {
   const blocks: Block[] = [];
   const seen = new Set<number>();
   const queue = [...roots];
@@ -124,7 +149,7 @@ export function discoverRegion(cache: DecodeCache, page: DecodedPage, roots: num
     const start = queue.shift() as number;
     if (seen.has(start)) continue;
     seen.add(start);
-    const block = findBlock(cache, page, start);
+    const block = findBlock(cache, page, start, inlineVmmCalls);
     if (block.insns.length === 0) continue;
     if (total + block.insns.length > MAX_REGION_INSNS && blocks.length > 0) break;
     blocks.push(block);
@@ -376,6 +401,15 @@ class Gen {
       case Op.FENCE: case Op.FENCE_I:
         // Code writes are tracked by page, so FENCE.I has nothing to flush (see the decode cache).
         return '';
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+      case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: {
+        // The inline VMM call (the last instruction of its block): the registers it may read or write go through memory.
+        const regs = [rd, rs1].filter((r) => r !== 0 && r !== X_SINK);
+        const sync = regs.map((r) => `xl[${r}] = l${r}; xh[${r}] = h${r};`).join(' ');
+        const reload = regs.map((r) => `l${r} = xl[${r}]; h${r} = xh[${r}];`).join(' ');
+        return `${sync} h.pc = pageVa + ${off}; if (h.inlineVmmCall()) { ${reload} ${this.trapExit(k)} } ` +
+          `{ n += ${k - 1}; break L; }`;
+      }
       default:
         throw new Error(`translator: operation ${i.op} is not translatable`);
     }

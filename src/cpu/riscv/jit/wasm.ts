@@ -226,9 +226,9 @@ const siteExtra = (p: number): number => p >>> 20;
  */
 const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3'];
 /** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
-const F = { cw: 0, fp: 1, amo: 2 } as const;
-const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14 } as const;
-const FIRST_REGION = 18;
+const F = { cw: 0, fp: 1, amo: 2, vmm: 3 } as const;
+const FS = { ld: 4, st: 5, fls: 6, mulh: 7, load: 8, store: 15 } as const;
+const FIRST_REGION = 19;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
 
@@ -568,6 +568,16 @@ class WasmGen {
         return;
       case Op.FENCE: case Op.FENCE_I:
         return;
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+      case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: {
+        // The inline VMM call (the last instruction of its block), which always leaves the region:
+        // the registers it may read or write go through memory, and come back before leaving.
+        this.syncToMemory(rd); this.syncToMemory(rs1);
+        b.i32(packSite(off, len, k, 0)).call(F.vmm).set(this.k);
+        this.loadFromMemory(rd); this.loadFromMemory(rs1);
+        b.get(this.k).brIf(this.helperKLabel);
+        return;
+      }
       default:
         throw new Error(`wasm translator: operation ${op} is not translatable`);
     }
@@ -698,7 +708,7 @@ function funcType(into: ByteWriter, params: number[], results: number[]): void {
 }
 
 // Type indices of a batch module.
-const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5;
+const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5, T_HELPER1 = 6;
 
 /**
  * The start of every batch module: its types and its imports (helpers, the
@@ -716,18 +726,19 @@ const BATCH_HEAD: Uint8Array = (() => {
   const out = new ByteWriter(512);
   out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new ByteWriter(256);
-  types.uleb(6);
+  types.uleb(7);
   funcType(types, [I32, I32], [I32]);
   funcType(types, [I32, I32, I32, I32, I32, I32], [I32]);
   funcType(types, [I64, I64, I32], [I64]);
   funcType(types, [I64, I64, I32], []);
   funcType(types, [I64, I32], []);
   funcType(types, PARAM_TYPES, [I32]);
+  funcType(types, [I32], [I32]);
   section(out, 1, types);
   const imports = new ByteWriter(512);
   const fn = (module: string, field: string, type: number): void => { name(imports, module); name(imports, field); imports.byte(0x00); imports.uleb(type); };
   imports.uleb(FIRST_REGION + 2);
-  fn('h', 'cw', T_HELPER2); fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO);
+  fn('h', 'cw', T_HELPER2); fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO); fn('h', 'vmm', T_HELPER1);
   for (const e of RUNTIME_EXPORTS) fn('r', e, e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
   name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]); // memory, min 0 pages
   name(imports, 'r'); name(imports, 'status'); imports.put([0x03, I32, 0x01]); // mutable i32 global
@@ -1080,6 +1091,15 @@ export class WasmBackend {
           } else if (!h.storeSlow(lo, hi, index === 3 ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return trapped(site);
           h.csr.fpDirty();
           return after(h, e, site);
+        },
+        // The inline VMM call of binary translation: the VMM emulated the instruction and set the pc, or the
+        // region leaves before it for the interpreter (counting the instructions before it).
+        vmm: (site: number): number => {
+          const h = hart();
+          at(siteOff(site));
+          if (h.inlineVmmCall()) return trapped(site);
+          scratch[S_KIND] = EXIT_SET; // the pc is the instruction's (at() set it)
+          return siteCount(site) - 1;
         },
         amo: (op: number, rd: number, rs1: number, rs2: number, imm: number, site: number): number => {
           const h = hart();
