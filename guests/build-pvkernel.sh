@@ -27,18 +27,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-prefix="${RISCV_PREFIX:-riscv64-unknown-elf-}"
-CC="${prefix}gcc"
-OBJDUMP="${prefix}objdump"
-
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'build-pvkernel.sh: error: %s\n' "$*" >&2; exit 1; }
-
-if ! command -v "$CC" >/dev/null 2>&1; then
-    die "$CC not found. Install the bare-metal RISC-V cross compiler: apt-get install gcc-riscv64-unknown-elf (Debian package gcc-riscv64-unknown-elf)"
-fi
-command -v "$OBJDUMP" >/dev/null 2>&1 || die "$OBJDUMP not found (Debian package binutils-riscv64-unknown-elf)"
-command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (Debian package coreutils)"
+# shellcheck source=lib/toolchain.sh
+source "$here/lib/toolchain.sh"
 
 src="$here/pvkernel"
 variants=(native pv)
