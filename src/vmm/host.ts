@@ -54,6 +54,8 @@ export class HostMachine {
   private readonly free: Extent[];
   private readonly wasm: boolean;
   private contexts = 0;
+  /** Hart contexts of closed VMs, handed to the next vCPUs (the host state area holds about 130). */
+  private readonly spare: Hart[] = [];
 
   constructor(options: HostOptions) {
     const { memory, harts } = options;
@@ -110,8 +112,19 @@ export class HostMachine {
     this.ram.noteWrite(off, size);
   }
 
-  /** A new hart context (one vCPU's architectural state) on this host. */
+  /** A hart context (one vCPU's architectural state) on this host: a released one, reset, or a new one. */
   createContext(): Hart {
+    const reused = this.spare.pop();
+    if (reused !== undefined) {
+      // Nothing of the last VM may show through: registers (FP ones included), CSRs, TLB, counters.
+      reused.reset(0);
+      reused.fpu.i32.fill(0);
+      reused.clearStats();
+      reused.exit = undefined;
+      reused.vmmExits = reused.userExits = false;
+      reused.privilegedHook = undefined;
+      return reused;
+    }
     const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
     const h = new Hart(this.contexts++, env);
     // The WebAssembly translations reach registers and TLBs inside the shared memory.
@@ -119,5 +132,10 @@ export class HostMachine {
       throw new BootError(`too many vCPUs on one host (${this.contexts}): the host state area is full`);
     }
     return h;
+  }
+
+  /** Takes back the context of a vCPU whose VM is gone. */
+  releaseContext(h: Hart): void {
+    this.spare.push(h);
   }
 }

@@ -72,7 +72,7 @@ export class Vm implements SbiHost {
   /** Set by the scheduler: called when something may make an idle vCPU runnable. */
   wake: () => void = () => {};
   private resetRequested = false;
-  private closed = false;
+  private isClosed = false;
   private readonly console: CharBackend;
 
   constructor(readonly host: HostMachine, readonly options: VmOptions, readonly technique: Technique) {
@@ -175,13 +175,19 @@ export class Vm implements SbiHost {
     this.boot();
   }
 
-  /** Releases the VM's host resources: its disks, its page tables, its memory. */
+  /** Set by {@link close}: the VM's resources are back with the host and it runs no more. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Releases the VM's host resources: its disks, its page tables, its memory, its hart contexts. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.devices.close();
     this.technique.detach(this);
     this.host.release(this.memory.hostBase, this.memory.size);
+    for (const v of this.vcpus) this.host.releaseContext(v.hart);
   }
 
   /** Makes a virtual interrupt pending (or not) on `vcpu`, counting and waking. */

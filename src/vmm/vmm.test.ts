@@ -94,3 +94,22 @@ test('pinned vCPUs run only on their host hart; unpinned ones share the rest', {
 test('every technique name is accepted', () => {
   assert.deepEqual([...TECHNIQUES].sort(), ['bt', 'hw', 'trap'].concat(TECHNIQUES.includes('pv' as TechniqueName) ? ['pv'] : []).sort());
 });
+
+test('closing VMs returns their memory and hart contexts: hundreds of VMs come and go on one host', { skip, timeout: 60_000 }, async () => {
+  const vmm = new Vmm({ memory: 64 * MiB, harts: 1 });
+  for (let i = 0; i < 300; i++) {
+    const vm = vmm.createVm({ memory: 16 * MiB, vcpus: 1, kernel: hostile(), console: new BufferCharBackend() }, i % 2 === 0 ? 'hw' : 'trap');
+    vm.vcpus[0].hart.fpu.i32[2] = 0x1234; // left behind in an FP register
+    vm.vcpus[0].hart.stats.instret = 99;
+    vm.close();
+  }
+  const con = new BufferCharBackend();
+  const last = vmm.createVm({ memory: 16 * MiB, vcpus: 1, kernel: hostile(), console: con }, 'bt');
+  assert.equal(last.vcpus[0].hart.fpu.i32[2], 0, 'no register of an earlier VM shows through');
+  assert.equal(last.vcpus[0].hart.stats.instret, 0);
+  await vmm.run();
+  assert.equal(last.exitCode, 0);
+  assert.deepEqual(lines(con.output), EXPECTED);
+  vmm.close();
+  assert.equal(vmm.host.freeBytes(), vmm.host.ram.size);
+});

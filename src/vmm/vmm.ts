@@ -64,7 +64,7 @@ export class Vmm {
   }
 
   private get alive(): Vm[] {
-    return this.vms.filter((vm) => vm.exitCode === undefined);
+    return this.vms.filter((vm) => vm.exitCode === undefined && !vm.closed);
   }
 
   /** Runs every VM until all have powered off. */

@@ -194,6 +194,15 @@ export class Hart {
     this.dropFetchPage();
   }
 
+  /** Zeroes the statistics, the MMU's included (a hart context handed to a new vCPU). */
+  clearStats(): void {
+    const s = this.stats;
+    s.instret = s.exceptions = s.interrupts = s.ecalls = s.vmExits = s.inlineVmmCalls = s.wfi = s.mmioReads = s.mmioWrites = 0;
+    s.exceptionsByCause.fill(0);
+    s.interruptsByCause.fill(0);
+    this.mmu.clearStats();
+  }
+
   /** Forgets the cached fetch page (after translation changes or code writes). */
   dropFetchPage(): void {
     this.fetchBase = NaN;

@@ -164,6 +164,12 @@ export class Mmu {
     this.contextChanged(); // a trap taken meanwhile recomputed the contexts with the override in force
   }
 
+  /** Zeroes the counters. */
+  clearStats(): void {
+    this.hits = this.misses = this.pageWalks = this.walkRefs = this.walkRefsVs = this.walkRefsG = 0;
+    this.guestPageFaults = this.pageFaults = this.flushes = 0;
+  }
+
   /** Recomputes the TLB contexts after a change of privilege, V, MPRV, MPP or MPV. */
   contextChanged(): void {
     const dp = ctxOf(this.dataPriv(), this.dataVirt());
