@@ -10,13 +10,10 @@
  * update them.
  */
 import type { HostMachine } from './host.js';
+import { Pte } from '../cpu/riscv/pte.js';
 
 export type GStageMode = 'sv39x4' | 'sv48x4';
 
-/** PTE bits (privileged spec §4.3.1, Figure 4.18). */
-export const enum Pte {
-  V = 1, R = 2, W = 4, X = 8, U = 16, G = 32, A = 64, D = 128,
-}
 
 const HGATP_MODE: Record<GStageMode, number> = { sv39x4: 8, sv48x4: 9 };
 const LEVELS: Record<GStageMode, number> = { sv39x4: 3, sv48x4: 4 };

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostMachine } from './host.js';
 import { RamWindow } from '../memory/ram-window.js';
-import { AtpMode, Pte, ShadowMmu, View } from './shadow.js';
+import { AtpMode, ShadowMmu, View } from './shadow.js';
+import { Pte } from '../cpu/riscv/pte.js';
 import { Cause } from '../cpu/riscv/constants.js';
 
 const MiB = 1048576;

@@ -23,17 +23,14 @@
  */
 import type { HostMachine } from './host.js';
 import type { RamWindow } from '../memory/ram-window.js';
-import { Cause } from '../cpu/riscv/constants.js';
+import { Access, Cause } from '../cpu/riscv/constants.js';
+import { Pte, accessedBits, leafAllows, nonLeafReserved, privilegeAllows, pteInvalid, ptePpn } from '../cpu/riscv/pte.js';
 
 /** Which shadow the hart uses: by the guest's privilege and sstatus.SUM. */
 export const enum View {
   Kernel = 0,
   KernelSum = 1,
   User = 2,
-}
-
-export const enum Pte {
-  V = 1, R = 2, W = 4, X = 8, U = 16, G = 32, A = 64, D = 128,
 }
 
 /** satp modes (privileged spec §4.1.11). */
@@ -44,6 +41,7 @@ export const enum AtpMode {
 }
 
 export type AccessKind = 'read' | 'write' | 'execute';
+const ACCESS: Record<AccessKind, Access> = { read: Access.Read, write: Access.Write, execute: Access.Execute };
 
 /** What a fill found. */
 export type FillResult =
@@ -238,14 +236,12 @@ export class ShadowMmu {
       if ('access' in w) return fault(accessFault);
       const { pte, at } = w;
       level = w.level;
-      // Permissions for the guest's privilege (§4.3.1): S-mode may not execute U pages, may read/write them only with SUM.
-      if (view === View.User ? (pte & Pte.U) === 0 : (pte & Pte.U) !== 0 && (access === 'execute' || !sum)) return fault(pageFault);
-      const readable = (pte & Pte.R) !== 0 || (mxr && (pte & Pte.X) !== 0);
-      if ((access === 'read' && !readable) || (access === 'write' && (pte & Pte.W) === 0) || (access === 'execute' && (pte & Pte.X) === 0)) {
-        return fault(pageFault);
-      }
+      // The guest's own permission checks for its privilege (§4.3.1), as its hart would make them.
+      const kind = ACCESS[access];
+      if (!privilegeAllows(pte, kind, view === View.User, sum) || !leafAllows(pte, kind, mxr)) return fault(pageFault);
+      const readable = leafAllows(pte, Access.Read, mxr);
       // A and D as the hardware sets them (§4.3.1 step 7).
-      const ad = Pte.A | (access === 'write' ? Pte.D : 0);
+      const ad = accessedBits(kind);
       if ((pte & ad) !== ad) this.memory.writeU32(at, (pte | ad) >>> 0);
       const updated = pte | ad;
       // The page inside a superpage: the low VPN bits come from the address (§4.3.2 step 8).
@@ -282,16 +278,14 @@ export class ShadowMmu {
       if (!mem.contains(at, 8)) return { access: true };
       this.stats.guestWalkRefs++;
       const lo = mem.readU32(at), hi = mem.readU32(at + 4);
-      // Invalid, W without R, or reserved bits 63:54 set (no Svnapot/Svpbmt).
-      if ((lo & Pte.V) === 0 || (lo & (Pte.R | Pte.W)) === Pte.W || (hi >>> 22) !== 0) return undefined;
+      if (pteInvalid(lo, hi)) return undefined;
       const ppn = ptePpn(lo, hi);
       if ((lo & (Pte.R | Pte.X)) !== 0) {
         // A misaligned superpage is a page fault.
         if (ppn % 2 ** (9 * level) !== 0) return undefined;
         return { pte: lo, at, level, ppnBase: ppn };
       }
-      // Non-leaf entries must have D, A and U clear (§4.3.1).
-      if ((lo & (Pte.D | Pte.A | Pte.U)) !== 0) return undefined;
+      if (nonLeafReserved(lo)) return undefined;
       table = ppn * PAGE;
     }
     return undefined;
@@ -328,7 +322,3 @@ function vpn(va: number, level: number): number {
   return v < 0 ? v + 512 : v;
 }
 
-/** The PPN field (bits 53:10) of a PTE given as two words. */
-function ptePpn(lo: number, hi: number): number {
-  return (hi & 0x3fffff) * 2 ** 22 + (lo >>> 10);
-}

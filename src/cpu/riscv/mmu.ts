@@ -21,6 +21,7 @@
 import { Access, Cause, Mstatus, MstatusHi, Priv } from './constants.js';
 import type { Hart } from './hart.js';
 import { r64 } from './int64.js';
+import { Pte, accessedBits, leafAllows, nonLeafReserved, privilegeAllows, pteInvalid, ptePpn } from './pte.js';
 
 /** Entries per TLB context. */
 export const TLB_SIZE = 512;
@@ -30,8 +31,6 @@ const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 const USER_CONTEXTS = 3;
 const TWO32 = 4294967296;
 const PA_LIMIT = 2 ** 56;
-
-const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_U = 16, PTE_A = 64, PTE_D = 128;
 
 /** One active PMP region, precomputed from pmpcfg/pmpaddr. */
 interface PmpRegion {
@@ -387,19 +386,15 @@ export class Mmu {
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
       if (pteInvalid(pteLo, pteHi)) return this.walkFault(access, tval, probe);
-      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
-      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+      const ppn = ptePpn(pteLo, pteHi);
+      if ((pteLo & (Pte.R | Pte.X)) === 0) {
         if (nonLeafReserved(pteLo)) return this.walkFault(access, tval, probe);
         a = ppn * 4096;
         continue;
       }
       // Leaf: permission checks (§4.3.1, §3.1.6.3).
       if (!leafAllows(pteLo, access, (ms & Mstatus.MXR) !== 0)) return this.walkFault(access, tval, probe);
-      if (p === Priv.U) {
-        if ((pteLo & PTE_U) === 0) return this.walkFault(access, tval, probe);
-      } else if ((pteLo & PTE_U) !== 0) {
-        if (access === Access.Execute || (ms & Mstatus.SUM) === 0) return this.walkFault(access, tval, probe);
-      }
+      if (!privilegeAllows(pteLo, access, p === Priv.U, (ms & Mstatus.SUM) !== 0)) return this.walkFault(access, tval, probe);
       // A misaligned superpage is a page fault.
       const span = i === 0 ? 1 : 2 ** (9 * i);
       if (ppn % span !== 0) return this.walkFault(access, tval, probe);
@@ -422,7 +417,7 @@ export class Mmu {
    * it fails instead (returns false) when the update would be needed.
    */
   private markAccessed(o: number, pteLo: number, access: Access, probe: boolean, level: number): boolean {
-    const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+    const want = accessedBits(access);
     if ((pteLo & want) !== want) {
       if (probe) return false;
       const ram = this.hart.env.ram;
@@ -490,22 +485,18 @@ export class Mmu {
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
       if (pteInvalid(pteLo, pteHi)) return this.vsFault(fa, tval, probe);
-      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
-      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+      const ppn = ptePpn(pteLo, pteHi);
+      if ((pteLo & (Pte.R | Pte.X)) === 0) {
         if (nonLeafReserved(pteLo)) return this.vsFault(fa, tval, probe);
         a = ppn * 4096;
         continue;
       }
       if (!leafAllows(pteLo, access, mxr)) return this.vsFault(fa, tval, probe);
-      if (p === Priv.U) {
-        if ((pteLo & PTE_U) === 0) return this.vsFault(fa, tval, probe);
-      } else if ((pteLo & PTE_U) !== 0) {
-        if (access === Access.Execute || !sum) return this.vsFault(fa, tval, probe);
-      }
+      if (!privilegeAllows(pteLo, access, p === Priv.U, sum)) return this.vsFault(fa, tval, probe);
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) return this.vsFault(fa, tval, probe);
       // §9.5.1: setting A/D is an implicit write, which the G-stage must allow too (faulting as the original access).
-      const want = PTE_A | (access === Access.Write ? PTE_D : 0);
+      const want = accessedBits(access);
       if ((pteLo & want) !== want && !probe) {
         this.implicitAccess = this.implicitWrite = true;
         const writable = this.walkG(pteGpa, Access.Write, fa, tval, probe);
@@ -559,14 +550,14 @@ export class Mmu {
       const pteLo = ram.i32[o >>> 2];
       const pteHi = ram.i32[(o >>> 2) + 1];
       if (pteInvalid(pteLo, pteHi)) return this.guestFault(fa, tval, gpa, probe);
-      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
-      if ((pteLo & (PTE_R | PTE_X)) === 0) {
+      const ppn = ptePpn(pteLo, pteHi);
+      if ((pteLo & (Pte.R | Pte.X)) === 0) {
         if (nonLeafReserved(pteLo)) return this.guestFault(fa, tval, gpa, probe);
         a = ppn * 4096;
         continue;
       }
       // G-stage accesses are all treated as U-mode accesses: the leaf must have U=1.
-      if (!leafAllows(pteLo, access, mxr) || (pteLo & PTE_U) === 0) return this.guestFault(fa, tval, gpa, probe);
+      if (!leafAllows(pteLo, access, mxr) || (pteLo & Pte.U) === 0) return this.guestFault(fa, tval, gpa, probe);
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) return this.guestFault(fa, tval, gpa, probe);
       if (!this.markAccessed(o, pteLo, access, probe, i)) return -1;
@@ -725,25 +716,6 @@ export class Mmu {
 }
 
 /** Leaf permission check (§4.3.1) for `access`; with `mxr`, executable pages are readable. */
-/**
- * An invalid PTE, or one with a reserved encoding (W without R) or reserved
- * bits 63:54 set (Svnapot and Svpbmt are not implemented) (§4.3.1, §4.4.1).
- */
-function pteInvalid(pteLo: number, pteHi: number): boolean {
-  return (pteLo & PTE_V) === 0 || ((pteLo & PTE_R) === 0 && (pteLo & PTE_W) !== 0) || (pteHi >>> 22) !== 0;
-}
-
-/** A non-leaf PTE must have D, A and U clear. */
-function nonLeafReserved(pteLo: number): boolean {
-  return (pteLo & (PTE_D | PTE_A | PTE_U)) !== 0;
-}
-
-function leafAllows(pteLo: number, access: Access, mxr: boolean): boolean {
-  if (access === Access.Execute) return (pteLo & PTE_X) !== 0;
-  if (access === Access.Read) return (pteLo & PTE_R) !== 0 || (mxr && (pteLo & PTE_X) !== 0);
-  return (pteLo & PTE_W) !== 0;
-}
-
 /**
  * The mode and root-table address of a satp-format value (satp §4.1.11,
  * vsatp §9.2.18, hgatp §9.2.10: MODE in bits 63:60, PPN in bits 43:0);

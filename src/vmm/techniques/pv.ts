@@ -30,7 +30,8 @@ import { Cause, Csr, EXCEPTION_NAMES, Priv } from '../../cpu/riscv/constants.js'
 import type { Hart, VmExit } from '../../cpu/riscv/hart.js';
 import type { RamWindow } from '../../memory/ram-window.js';
 import { SbiError, SbiExt } from '../sbi.js';
-import { AtpMode, Pte } from '../shadow.js';
+import { AtpMode } from '../shadow.js';
+import { Pte, ptePpn } from '../../cpu/riscv/pte.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
 import { VirtualIrq, type TechniqueName } from './technique.js';
@@ -120,10 +121,6 @@ function vpn(va: number, level: number): number {
   return v < 0 ? v + 512 : v;
 }
 
-/** The PPN field (bits 53:10) of a PTE given as two words. */
-function ptePpn(lo: number, hi: number): number {
-  return (hi & 0x3fffff) * 2 ** 22 + (lo >>> 10);
-}
 
 export class PvTechnique extends TrapTechnique {
   override readonly name: TechniqueName = 'pv';
