@@ -1062,13 +1062,8 @@ export class Hart {
   /** SRET from HS-mode (privileged spec §3.3.2, §9.6.4: returns to V = hstatus.SPV). */
   private sret(): void {
     const c = this.csr;
-    let ms = c.mstatus;
-    const spp = (ms & Mstatus.SPP) ? Priv.S : Priv.U;
-    ms = (ms & ~Mstatus.SIE) | ((ms & Mstatus.SPIE) ? Mstatus.SIE : 0);
-    ms |= Mstatus.SPIE;
-    ms &= ~Mstatus.SPP;
-    ms &= ~Mstatus.MPRV; // SPP is never M
-    c.mstatus = ms;
+    const spp = (c.mstatus & Mstatus.SPP) ? Priv.S : Priv.U;
+    c.mstatus = leaveS(c.mstatus) & ~Mstatus.MPRV; // SPP is never M
     const virt = (c.hstatus & Hstatus.SPV) !== 0;
     c.hstatus &= ~Hstatus.SPV;
     this.pc = toNumberS(c.sepcLo, c.sepcHi);
@@ -1079,12 +1074,8 @@ export class Hart {
   /** SRET from VS-mode: the same on vsstatus/vsepc, staying in V=1. */
   private sretVs(): void {
     const c = this.csr;
-    let vs = c.vsstatus;
-    const spp = (vs & Mstatus.SPP) ? Priv.S : Priv.U;
-    vs = (vs & ~Mstatus.SIE) | ((vs & Mstatus.SPIE) ? Mstatus.SIE : 0);
-    vs |= Mstatus.SPIE;
-    vs &= ~Mstatus.SPP;
-    c.vsstatus = vs;
+    const spp = (c.vsstatus & Mstatus.SPP) ? Priv.S : Priv.U;
+    c.vsstatus = leaveS(c.vsstatus);
     this.pc = toNumberS(c.vsepcLo, c.vsepcHi);
     this.reservation = -1;
     this.setMode(spp, true);
@@ -1137,15 +1128,24 @@ export class Hart {
 /**
  * The sstatus (or vsstatus) fields after a trap into S (or VS) mode from
  * privilege `from` (§4.1.1): SPIE takes SIE, SPP records `from`, SIE clears.
+ * (Also the trap entry a VMM performs on a deprivileged guest's virtual sstatus.)
  */
-function enterS(status: number, from: Priv): number {
+export function enterS(status: number, from: Priv): number {
   let s = (status & ~Mstatus.SPIE) | ((status & Mstatus.SIE) ? Mstatus.SPIE : 0);
   s = (s & ~Mstatus.SPP) | (from === Priv.S ? Mstatus.SPP : 0);
   return s & ~Mstatus.SIE;
 }
 
+/**
+ * The sstatus (or vsstatus) fields after SRET (§3.3.2): SIE takes SPIE,
+ * SPIE is set, SPP becomes U. The privilege returned to is SPP's before.
+ */
+export function leaveS(status: number): number {
+  return (status & ~(Mstatus.SIE | Mstatus.SPP)) | ((status & Mstatus.SPIE) !== 0 ? Mstatus.SIE : 0) | Mstatus.SPIE;
+}
+
 /** Highest-priority interrupt in `bits`: MEI, MSI, MTI, SEI, SSI, STI, then the rest (§3.1.9). */
-function highestPriority(bits: number): number {
+export function highestPriority(bits: number): number {
   const order = [11, 3, 7, 9, 1, 5, 12, 10, 2, 6, 13];
   for (const b of order) if (bits & (1 << b)) return b;
   return 31 - Math.clz32(bits);

@@ -27,7 +27,7 @@
  * SBI error (docs/pv-abi.md), never an exception in the VMM.
  */
 import { Cause, Csr, EXCEPTION_NAMES, Priv } from '../../cpu/riscv/constants.js';
-import type { Hart, VmExit } from '../../cpu/riscv/hart.js';
+import { highestPriority, type Hart, type VmExit } from '../../cpu/riscv/hart.js';
 import type { RamWindow } from '../../memory/ram-window.js';
 import { SbiError, SbiExt } from '../sbi.js';
 import { AtpMode } from '../shadow.js';
@@ -86,8 +86,6 @@ const MASK64 = (1n << 64n) - 1n;
 const SBI_PROBE_EXTENSION = 3;
 /** Every supervisor interrupt: a pv kernel has no sie to write; it takes what the VMM raises. */
 const ALL_INTERRUPTS = (1 << VirtualIrq.Software) | (1 << VirtualIrq.Timer) | (1 << VirtualIrq.External);
-/** Interrupt priority (privileged spec §4.1.3: SEI, SSI, STI). */
-const PRIORITY = [VirtualIrq.External, VirtualIrq.Software, VirtualIrq.Timer];
 
 /** What one vCPU registered with the TSVI calls. */
 interface PvVcpu {
@@ -253,7 +251,7 @@ export class PvTechnique extends TrapTechnique {
       if (heldBack !== 1) mem.writeU32(shared + Shared.IrqWord, (w & ~(0xff << IRQ_PENDING_SHIFT)) | (1 << IRQ_PENDING_SHIFT));
       return;
     }
-    const irq = PRIORITY.find((i) => (pending & (1 << i)) !== 0)!;
+    const irq = highestPriority(pending);
     vcpu.idle = false;
     this.reflect(vcpu, irq, 0n, true);
   }

@@ -19,7 +19,7 @@
  * hardware marks it dirty and an access with FS off traps as it should.
  */
 import { Cause, Csr, EXCEPTION_NAMES, Mstatus, Priv } from '../../cpu/riscv/constants.js';
-import type { VmExit } from '../../cpu/riscv/hart.js';
+import { enterS, highestPriority, leaveS, type VmExit } from '../../cpu/riscv/hart.js';
 import { AtpMode, ShadowMmu, View, type AccessKind, type ShadowStats } from '../shadow.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
@@ -30,8 +30,6 @@ const SSTATUS_WRITABLE = Mstatus.SIE | Mstatus.SPIE | Mstatus.SPP | Mstatus.SUM 
 const SIE_WRITABLE = (1 << VirtualIrq.Software) | (1 << VirtualIrq.Timer) | (1 << VirtualIrq.External);
 const MASK64 = (1n << 64n) - 1n;
 const INTERRUPT_BIT = 1n << 63n;
-/** Interrupt priority for S-level interrupts (§4.1.3: SEI, SSI, STI). */
-const PRIORITY = [VirtualIrq.External, VirtualIrq.Software, VirtualIrq.Timer];
 
 /** The virtual supervisor state of one vCPU. */
 export class VirtualSupervisor {
@@ -201,10 +199,7 @@ export class TrapTechnique implements Technique {
     v.sepc = BigInt.asUintN(64, BigInt(h.pc));
     v.scause = BigInt(cause) | (interrupt ? INTERRUPT_BIT : 0n);
     v.stval = tval & MASK64;
-    let s = v.sstatus & ~(Mstatus.SPP | Mstatus.SPIE | Mstatus.SIE);
-    if (v.priv === Priv.S) s |= Mstatus.SPP;
-    if ((v.sstatus & Mstatus.SIE) !== 0) s |= Mstatus.SPIE;
-    v.sstatus = s;
+    v.sstatus = enterS(v.sstatus, v.priv);
     v.priv = Priv.S;
     let pc = BigInt.asIntN(64, v.stvec & ~3n);
     if (interrupt && (v.stvec & 3n) === 1n) pc += BigInt(4 * cause);
@@ -218,7 +213,7 @@ export class TrapTechnique implements Technique {
     const v = this.vs[vcpu.id];
     const pending = v.sip & v.sie;
     if (pending === 0 || (v.priv === Priv.S && (v.sstatus & Mstatus.SIE) === 0)) return;
-    const irq = PRIORITY.find((i) => (pending & (1 << i)) !== 0)!;
+    const irq = highestPriority(pending);
     vcpu.idle = false;
     this.reflect(vcpu, irq, 0n, true);
   }
@@ -295,7 +290,7 @@ export class TrapTechnique implements Technique {
     const h = vcpu.hart;
     const s = v.sstatus;
     v.priv = (s & Mstatus.SPP) !== 0 ? Priv.S : Priv.U;
-    v.sstatus = (s & ~(Mstatus.SIE | Mstatus.SPP)) | ((s & Mstatus.SPIE) !== 0 ? Mstatus.SIE : 0) | Mstatus.SPIE;
+    v.sstatus = leaveS(s);
     h.pc = Number(BigInt.asIntN(64, v.sepc));
     h.dropFetchPage();
     this.loadSatp(vcpu);
