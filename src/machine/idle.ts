@@ -11,6 +11,26 @@ export interface IdleStats {
   sleptMs: number;
 }
 
+/**
+ * Drives a machine from the Node.js event loop until `running()` is false:
+ * `step` (one round of every hart; true when none could run) for up to
+ * 10 ms, then `sleep` when nothing could run, else a yield so host I/O
+ * keeps flowing.
+ */
+export async function driveRounds(running: () => boolean, step: () => boolean, sleep: () => Promise<void>): Promise<void> {
+  while (running()) {
+    const until = performance.now() + 10;
+    let idle = false;
+    while (running()) {
+      idle = step();
+      if (idle || performance.now() >= until) break;
+    }
+    if (!running()) break;
+    if (idle) await sleep();
+    else await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
 export class Idler {
   private wakeUp: (() => void) | undefined;
 

@@ -20,7 +20,7 @@ import type { VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { buildVirtFdt } from './virt-fdt.js';
 import { BootRom, NextMode } from './boot-rom.js';
 import { HostClock } from './host-clock.js';
-import { Idler } from './idle.js';
+import { Idler, driveRounds } from './idle.js';
 import { VirtDevices, VirtMap, type DeviceOptions } from './virt-devices.js';
 import { BootError, fdtAddress, initrdStart, kernelStartAfter, loadImageFile, readImage } from './loader.js';
 
@@ -227,20 +227,13 @@ export class VirtMachine {
    */
   async run(): Promise<number> {
     this.devices.startClock();
-    while (this.exitCode === undefined) {
-      const sliceEnd = performance.now() + 10;
-      let allWaiting = false;
-      while (this.exitCode === undefined) {
-        allWaiting = this.runSlice();
-        if (this.resetRequested) this.doReset();
-        if (allWaiting || performance.now() >= sliceEnd) break;
-      }
-      if (this.exitCode !== undefined) break;
-      if (allWaiting) await this.sleepUntilEvent();
-      else await new Promise<void>((r) => setImmediate(r));
-    }
+    await driveRounds(() => this.exitCode === undefined, () => {
+      const allWaiting = this.runSlice();
+      if (this.resetRequested) this.doReset();
+      return allWaiting;
+    }, () => this.sleepUntilEvent());
     this.devices.flush();
-    return this.exitCode;
+    return this.exitCode!; // driveRounds returns once it is set
   }
 
   /** Runs every hart for one slice; returns true when all of them wait for an interrupt. */

@@ -73,6 +73,7 @@ export class Vm implements SbiHost {
   wake: () => void = () => {};
   private resetRequested = false;
   private isClosed = false;
+  private flushed = false;
   private readonly console: CharBackend;
 
   constructor(readonly host: HostMachine, readonly options: VmOptions, readonly technique: Technique) {
@@ -173,6 +174,13 @@ export class Vm implements SbiHost {
       this.technique.flushTlb(v);
     }
     this.boot();
+  }
+
+  /** Makes what the guest wrote to its disks durable, once, after it powered off. */
+  flushOnce(): void {
+    if (this.flushed) return;
+    this.flushed = true;
+    this.devices.flush();
   }
 
   /** Set by {@link close}: the VM's resources are back with the host and it runs no more. */

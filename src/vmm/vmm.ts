@@ -12,7 +12,7 @@
  */
 import { StopReason } from '../cpu/riscv/hart.js';
 import { HostMachine, type HostOptions } from './host.js';
-import { Idler } from '../machine/idle.js';
+import { Idler, driveRounds } from '../machine/idle.js';
 import { Vm, type VmOptions } from './vm.js';
 import type { Vcpu } from './vcpu.js';
 import { createTechnique, type TechniqueOptions } from './techniques/index.js';
@@ -70,24 +70,16 @@ export class Vmm {
   /** Runs every VM until all have powered off. */
   async run(): Promise<void> {
     for (const vm of this.vms) vm.devices.startClock();
-    while (this.alive.length > 0) {
-      const until = performance.now() + 10;
-      let idle = false;
-      while (this.alive.length > 0) {
-        idle = this.round();
-        if (idle || performance.now() >= until) break;
-      }
-      for (const vm of this.vms) if (vm.exitCode !== undefined) vm.devices.flush();
-      if (this.alive.length === 0) break;
-      if (idle) await this.sleep();
-      else await new Promise<void>((r) => setImmediate(r));
-    }
+    await driveRounds(() => this.alive.length > 0, () => this.round(), () => this.sleep());
+    for (const vm of this.vms) vm.flushOnce();
   }
 
   /** One scheduling round; returns true when no vCPU could run. */
   round(): boolean {
     this.stats.rounds++;
     const now = this.host.clock.now();
+    // What a VM that powered off wrote to its disks is made durable now, while the others run on.
+    for (const vm of this.vms) if (vm.exitCode !== undefined) vm.flushOnce();
     for (const vm of this.alive) { vm.serviceReset(); vm.checkTimers(now); }
     const ready = this.alive.flatMap((vm) => vm.vcpus.filter(canRun));
     if (ready.length === 0) return true;
