@@ -20,6 +20,7 @@
  */
 import { Cause, Csr, EXCEPTION_NAMES, Mstatus, Priv } from '../../cpu/riscv/constants.js';
 import { enterS, highestPriority, leaveS, type VmExit } from '../../cpu/riscv/hart.js';
+import { decode, newDecoded, Op } from '../../cpu/riscv/decode.js';
 import { AtpMode, ShadowMmu, View, type AccessKind, type ShadowStats } from '../shadow.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
@@ -72,6 +73,7 @@ export class TrapTechnique implements Technique {
   readonly guestModifications: string = 'none';
   protected shadow: ShadowMmu | undefined;
   protected vs: VirtualSupervisor[] = [];
+  private readonly decoded = newDecoded();
   protected readonly stats: DeprivilegedStats = { emulated: {}, reflected: 0, interruptsDelivered: 0, sbiCalls: 0, deviceAccesses: 0 };
   /** The shadow's counters, kept readable after the VM is gone. */
   private shadowStats: ShadowStats | undefined;
@@ -242,46 +244,53 @@ export class TrapTechnique implements Technique {
   protected emulate(vcpu: Vcpu, raw: number): boolean {
     const h = vcpu.hart;
     const v = this.vs[vcpu.id];
-    const opcode = raw & 0x7f, funct3 = (raw >>> 12) & 7;
-    if (opcode !== 0x73) return false;
-    const rd = (raw >>> 7) & 31, rs1 = (raw >>> 15) & 31, rs2 = (raw >>> 20) & 31;
-    if (funct3 === 0) {
-      if (raw === 0x10200073) { this.count('sret'); this.sret(vcpu); return true; }
-      if (raw === 0x10500073) {
+    const d = this.decoded;
+    decode(raw, d);
+    switch (d.op) {
+      case Op.SRET:
+        this.count('sret');
+        this.sret(vcpu);
+        return true;
+      case Op.WFI:
         this.count('wfi');
         h.pc += 4;
         if ((v.sip & v.sie) === 0) { vcpu.idle = true; h.requestStop(); }
         return true;
-      }
-      if ((raw >>> 25) === 0x09 && rd === 0) {
+      case Op.SFENCE_VMA:
+        // ASIDs are not implemented (ASIDLEN = 0): rs2, the address space, does not matter.
         this.count('sfence.vma');
-        if (rs1 === 0) { this.shadow!.flushAll(); this.loadSatp(vcpu); } else {
-          const va = h.getX(rs1);
+        if (d.rs1 === 0) { this.shadow!.flushAll(); this.loadSatp(vcpu); } else {
+          const va = h.getX(d.rs1);
           this.shadow!.flushPage(va);
           h.mmu.flushPage(va);
         }
-        void rs2; // ASIDs are not implemented (ASIDLEN = 0): the address space does not matter
         h.pc += 4;
         return true;
-      }
-      return false;
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+        if (!this.csrAccess(vcpu, d.op, d.rd, d.rs1, d.imm)) return false;
+        h.pc += 4;
+        return true;
+      default:
+        return false;
     }
-    if (funct3 === 4) return false;
-    const csr = raw >>> 20;
+  }
+
+  /** A Zicsr instruction on a supervisor CSR of the virtual state (rs1 is the immediate of the I forms). */
+  private csrAccess(vcpu: Vcpu, op: Op, rd: number, rs1: number, csr: number): boolean {
+    const h = vcpu.hart;
     const old = this.readCsr(vcpu, csr);
     if (old === undefined) return false;
-    const imm = (funct3 & 4) !== 0;
-    const src = imm ? BigInt(rs1) : h.getXBig(rs1);
-    const op = funct3 & 3;
-    const writes = op === 1 || rs1 !== 0;
-    if (writes) {
+    const immediate = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
+    const src = immediate ? BigInt(rs1) : h.getXBig(rs1);
+    const set = op === Op.CSRRS || op === Op.CSRRSI, clear = op === Op.CSRRC || op === Op.CSRRCI;
+    // CSRRS/CSRRC with rs1 = x0 (or a zero immediate) only read.
+    if (!(set || clear) || rs1 !== 0) {
       if ((csr >>> 10) === 3) return false; // a read-only CSR
-      const value = op === 1 ? src : op === 2 ? old | src : old & ~src;
+      const value = set ? old | src : clear ? old & ~src : src;
       this.writeCsr(vcpu, csr, value & MASK64);
     }
     this.count(`csr ${CSR_NAMES[csr] ?? csr.toString(16)}`);
     h.setXBig(rd, old);
-    h.pc += 4;
     return true;
   }
 
