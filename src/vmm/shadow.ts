@@ -271,24 +271,19 @@ export class ShadowMmu {
     // Canonical: the bits above the top VPN equal its top bit.
     if (va >= 2 ** (bits - 1) || va < -(2 ** (bits - 1))) return undefined;
     this.stats.guestWalks++;
-    const mem = this.memory;
-    let table: number = root;
-    for (let level = levels - 1; level >= 0; level--) {
-      const at = table + vpn(va, level) * 8;
-      if (!mem.contains(at, 8)) return { access: true };
+    let leaf: { pte: number; at: number; level: number; ppnBase: number } | undefined;
+    const inRam = walkGuestTables(this.memory, mode, root, va, (at, lo, hi, level) => {
       this.stats.guestWalkRefs++;
-      const lo = mem.readU32(at), hi = mem.readU32(at + 4);
-      if (pteInvalid(lo, hi)) return undefined;
+      if (pteInvalid(lo, hi)) return false;
       const ppn = ptePpn(lo, hi);
       if ((lo & (Pte.R | Pte.X)) !== 0) {
         // A misaligned superpage is a page fault.
-        if (ppn % 2 ** (9 * level) !== 0) return undefined;
-        return { pte: lo, at, level, ppnBase: ppn };
+        if (ppn % 2 ** (9 * level) === 0) leaf = { pte: lo, at, level, ppnBase: ppn };
+        return false;
       }
-      if (nonLeafReserved(lo)) return undefined;
-      table = ppn * PAGE;
-    }
-    return undefined;
+      return !nonLeafReserved(lo);
+    });
+    return inRam ? leaf : { access: true };
   }
 
   /** Writes the shadow leaf va → hpa (4 KiB) with `perms`, making the tables on the way. */
@@ -314,6 +309,26 @@ export class ShadowMmu {
 /** Names the superpage of `level` holding `va`. */
 function superpageKey(va: number, level: number): string {
   return `${level}:${Math.floor(va / 2 ** (12 + 9 * level))}`;
+}
+
+/**
+ * Visits the entries a walk of guest-virtual `va` reads in the guest's
+ * tables (privileged spec §4.3.2), from the root down: `visit` gets each
+ * entry's guest-physical address, its two words and its level, and returns
+ * whether to go on. The walk also ends at an invalid entry or a leaf.
+ * Returns false when a table lies outside guest RAM.
+ */
+export function walkGuestTables(mem: RamWindow, mode: AtpMode, root: number, va: number,
+  visit: (at: number, lo: number, hi: number, level: number) => boolean): boolean {
+  let table = root;
+  for (let level = mode === AtpMode.Sv48 ? 3 : 2; level >= 0; level--) {
+    const at = table + vpn(va, level) * 8;
+    if (!mem.contains(at, 8)) return false;
+    const lo = mem.readU32(at), hi = mem.readU32(at + 4);
+    if (!visit(at, lo, hi, level) || (lo & Pte.V) === 0 || (lo & (Pte.R | Pte.W | Pte.X)) !== 0) return true;
+    table = ptePpn(lo, hi) * 4096;
+  }
+  return true;
 }
 
 /** VPN[level] of `va` (9 bits each, from bit 12). */

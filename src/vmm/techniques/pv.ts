@@ -30,7 +30,7 @@ import { Cause, Csr, EXCEPTION_NAMES, Priv } from '../../cpu/riscv/constants.js'
 import { highestPriority, type Hart, type VmExit } from '../../cpu/riscv/hart.js';
 import type { RamWindow } from '../../memory/ram-window.js';
 import { SbiError, SbiExt } from '../sbi.js';
-import { AtpMode } from '../shadow.js';
+import { AtpMode, walkGuestTables } from '../shadow.js';
 import { Pte, ptePpn } from '../../cpu/riscv/pte.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
@@ -113,11 +113,6 @@ function vaOf(v: bigint): number {
   return Number(BigInt.asIntN(64, v));
 }
 
-/** VPN[level] of `va` (9 bits each, from bit 12). */
-function vpn(va: number, level: number): number {
-  const v = Math.floor(va / 2 ** (12 + 9 * level)) % 512;
-  return v < 0 ? v + 512 : v;
-}
 
 
 export class PvTechnique extends TrapTechnique {
@@ -428,35 +423,21 @@ export class PvTechnique extends TrapTechnique {
    */
   private levelOnPath(vcpu: Vcpu, va: number, pteGpa: number): number {
     let found = -1;
-    this.walk(vcpu, va, (at, level) => { if (at === pteGpa) found = level; return at !== pteGpa; });
+    this.walkCurrent(vcpu, va, (at, level) => { if (at === pteGpa) found = level; return at !== pteGpa; });
     return found;
   }
 
   /** The level where the walk of `va` in the vCPU's current address space ends (a leaf or an invalid entry); 0 in Bare mode. */
   private leafLevel(vcpu: Vcpu, va: number): number {
     let last = 0;
-    this.walk(vcpu, va, (_at, level) => { last = level; return true; });
+    this.walkCurrent(vcpu, va, (_at, level) => { last = level; return true; });
     return last;
   }
 
-  /**
-   * Walks the guest's tables for `va` (privileged spec §4.3.2) from the
-   * vCPU's root, calling `visit` with each entry's address and level until
-   * it returns false, the walk reaches a leaf or an invalid entry, or a
-   * table lies outside RAM.
-   */
-  private walk(vcpu: Vcpu, va: number, visit: (at: number, level: number) => boolean): void {
+  /** Visits the entries the walk of `va` reads in the vCPU's current address space (none in Bare mode). */
+  private walkCurrent(vcpu: Vcpu, va: number, visit: (at: number, level: number) => boolean): void {
     const v = this.vs[vcpu.id];
-    if (v.mode === AtpMode.Bare) return;
-    const mem = vcpu.vm.memory;
-    let table = v.root;
-    for (let level = v.mode === AtpMode.Sv48 ? 3 : 2; level >= 0; level--) {
-      const at = table + vpn(va, level) * 8;
-      if (!mem.contains(at, 8) || !visit(at, level)) return;
-      const lo = mem.readU32(at);
-      if ((lo & Pte.V) === 0 || (lo & (Pte.R | Pte.W | Pte.X)) !== 0) return;
-      table = ptePpn(lo, mem.readU32(at + 4)) * PAGE;
-    }
+    if (v.mode !== AtpMode.Bare) walkGuestTables(vcpu.vm.memory, v.mode, v.root, va, (at, _lo, _hi, level) => visit(at, level));
   }
 }
 
