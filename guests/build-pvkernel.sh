@@ -52,35 +52,15 @@ hash="$(
     } | sha256sum | cut -c1-16
 )"
 
-cache="${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}"
 out="$cache/pvkernel-$hash"
-
-if [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
-    complete=1
-    for v in "${variants[@]}"; do [ -f "$out/pvkernel-$v.elf" ] || complete=0; done
-    [ -f "$out/pvmock.elf" ] || complete=0
-    [ -f "$out/pvcheck.elf" ] || complete=0
-    if [ "$complete" = 1 ]; then
-        log "pvkernel up to date: $out"
-        printf '%s\n' "$out"
-        exit 0
-    fi
-fi
-
-mkdir -p "$cache"
-tmp="$(mktemp -d "$cache/.pvkernel-$hash.XXXXXX")"
-chmod 755 "$tmp"
-trap 'rm -rf "$tmp"' EXIT
+reuse_cached "$out" pvkernel pvkernel-native.elf pvkernel-pv.elf pvmock.elf pvcheck.elf
+begin_build "pvkernel-$hash"
 
 # No F/D: the kernel never turns the FPU on (sstatus.FS stays Off).
 cflags=(-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany -mno-relax -fno-pic -fno-common
     -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns -nostdlib -nostartfiles
     -O2 -g -Wall -Wextra -Werror -I"$src")
-ldflags=(-static -Wl,--no-relax -Wl,--build-id=none)
-ld_help="$("$CC" -Wl,--help 2>/dev/null || true)"
-if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
-    ldflags+=(-Wl,--no-warn-rwx-segments)
-fi
+ldflags=("${ld_common[@]}")
 
 # Supervisor/machine CSR access, xRET, WFI and the fences of the privileged
 # spec. rdtime/rdcycle/rdinstret disassemble under their own names and are
@@ -114,10 +94,5 @@ $found"
 fi
 grep -qE '\ssret\b' "$tmp/pvkernel-native.dump" || die "the native build has no sret: wrong trap entry linked?"
 
-if [ -e "$out" ]; then
-    rm -rf "$out"
-fi
-mv -T "$tmp" "$out"
-trap - EXIT
 log "built pvkernel-native.elf, pvkernel-pv.elf, pvcheck.elf and pvmock.elf into $out"
-printf '%s\n' "$out"
+finish_build "$out"

@@ -57,36 +57,19 @@ hash="$(
     } | sha256sum | cut -c1-16
 )"
 
-cache="${TSVISOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsvisor}"
 out="$cache/baremetal-$hash"
-
-if [ -f "$out/manifest.json" ] && [ "${TSVISOR_REBUILD:-0}" != 1 ]; then
-    complete=1
-    for p in "${isa_progs[@]}"; do [ -f "$out/isa/$p.elf" ] || complete=0; done
-    for p in "${bench_progs[@]}"; do [ -f "$out/bench/$p.elf" ] || complete=0; done
-    for p in "${vmm_progs[@]}"; do [ -f "$out/vmm/$p.elf" ] || complete=0; done
-    if [ "$complete" = 1 ]; then
-        log "bare-metal programs up to date: $out"
-        printf '%s\n' "$out"
-        exit 0
-    fi
-fi
-
-mkdir -p "$cache"
-tmp="$(mktemp -d "$cache/.baremetal-$hash.XXXXXX")"
-chmod 755 "$tmp"
-trap 'rm -rf "$tmp"' EXIT
+expected=(manifest.json)
+for p in "${isa_progs[@]}"; do expected+=("isa/$p.elf"); done
+for p in "${bench_progs[@]}"; do expected+=("bench/$p.elf"); done
+for p in "${vmm_progs[@]}"; do expected+=("vmm/$p.elf"); done
+reuse_cached "$out" "bare-metal programs" "${expected[@]}"
+begin_build "baremetal-$hash"
 mkdir -p "$tmp/isa" "$tmp/bench" "$tmp/vmm" "$tmp/obj"
 
 common=(-march=rv64gc -mabi=lp64d -mcmodel=medany -mno-relax -fno-pic -fno-common
     -nostdlib -nostartfiles -g -Wall -Wextra -Werror=implicit-function-declaration -I"$libdir")
 isa_cflags=("${common[@]}" -O2 -ffreestanding -fno-builtin)
 bench_cflags=("${common[@]}" -O2 -ffp-contract=off -fno-math-errno -fno-tree-loop-distribute-patterns)
-ld_common=(-static -Wl,--no-relax -Wl,--build-id=none)
-ld_help="$("$CC" -Wl,--help 2>/dev/null || true)"
-if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
-    ld_common+=(-Wl,--no-warn-rwx-segments)
-fi
 ldflags=("${ld_common[@]}" -T "$libdir/link.ld")
 
 log "building bare-metal programs with $cc_version"
@@ -136,10 +119,5 @@ json_list() { # kind names...
 } >"$tmp/manifest.json"
 rm -rf "$tmp/obj"
 
-if [ -e "$out" ]; then
-    rm -rf "$out"
-fi
-mv -T "$tmp" "$out"
-trap - EXIT
 log "built $((${#isa_progs[@]} + ${#bench_progs[@]} + ${#vmm_progs[@]})) programs into $out"
-printf '%s\n' "$out"
+finish_build "$out"
