@@ -11,6 +11,7 @@ import type { HartInterruptPins, MipBit } from '../devices/device.js';
 import { Hart, StopReason } from '../cpu/riscv/hart.js';
 import { DecodeCache } from '../cpu/riscv/decode-cache.js';
 import { Jit, type JitBackend } from '../cpu/riscv/jit/jit.js';
+import { warmUpOnce } from '../cpu/riscv/warmup.js';
 import type { Clint } from '../devices/clint.js';
 import type { Plic } from '../devices/plic.js';
 import type { Uart16550 } from '../devices/uart16550.js';
@@ -116,6 +117,7 @@ export class VirtMachine {
     this.ram = new GuestRam(VirtMap.dram.base, memory);
     this.decodeCache = new DecodeCache(this.ram);
     const engine = options.cpu ?? defaultCpuEngine();
+    warmUpOnce(engine);
     this.jit = engine === 'jit' ? new Jit(this.ram, this.decodeCache, options.jitThreshold) : undefined;
     const pins: HartInterruptPins = {
       set: (hartId: number, bit: MipBit, level: boolean) => {

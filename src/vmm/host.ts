@@ -20,6 +20,7 @@ import { MmioBus } from '../devices/bus.js';
 import { Hart } from '../cpu/riscv/hart.js';
 import { DecodeCache } from '../cpu/riscv/decode-cache.js';
 import { Jit, type JitBackend } from '../cpu/riscv/jit/jit.js';
+import { warmUpOnce } from '../cpu/riscv/warmup.js';
 import { HostClock } from '../machine/host-clock.js';
 import { defaultCpuEngine, defaultJitBackend, VirtMap, type CpuEngine } from '../machine/virt.js';
 import { BootError } from '../machine/loader.js';
@@ -65,6 +66,7 @@ export class HostMachine {
     this.ram = new GuestRam(VirtMap.dram.base, memory);
     this.decodeCache = new DecodeCache(this.ram);
     const engine = options.cpu ?? defaultCpuEngine();
+    warmUpOnce(engine);
     this.jit = engine === 'jit' ? new Jit(this.ram, this.decodeCache, options.jitThreshold) : undefined;
     this.wasm = this.jit !== undefined && (options.jitBackend ?? defaultJitBackend()) === 'wasm' && this.jit.useWasm([]) === 'wasm';
     this.free = [{ base: this.ram.base, size: memory }];
