@@ -743,9 +743,20 @@ export class Hart {
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FLD ? 8 : 4;
-            if (!this.loadSlow(lo, hi, size)) continue;
-            fpu.i32[2 * rd] = r64.lo;
-            fpu.i32[2 * rd + 1] = size === 8 ? r64.hi : -1;
+            const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
+            const ro = tlbRam[t];
+            const fr = fpu.i32;
+            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+              // The integer loads' inline TLB hit (a single word is NaN-boxed: unprivileged spec §12.2).
+              mmu.hits++;
+              const o = (ro + (lo & 0xfff)) >>> 2;
+              fr[2 * rd] = i32[o];
+              fr[2 * rd + 1] = size === 8 ? i32[o + 1] : -1;
+            } else {
+              if (!this.loadSlow(lo, hi, size)) continue;
+              fr[2 * rd] = r64.lo;
+              fr[2 * rd + 1] = size === 8 ? r64.hi : -1;
+            }
             csr.fpDirty();
             break;
           }
@@ -755,7 +766,18 @@ export class Hart {
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FSD ? 8 : 4;
-            if (!this.storeSlow(lo, hi, size, fpu.i32[2 * rs2], fpu.i32[2 * rs2 + 1])) continue;
+            const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
+            const ro = tlbRam[t];
+            const fr = fpu.i32;
+            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+              mmu.hits++;
+              const o = ro + (lo & 0xfff);
+              i32[o >>> 2] = fr[2 * rs2];
+              if (size === 8) i32[(o >>> 2) + 1] = fr[2 * rs2 + 1];
+              const pg = o >>> 12;
+              dirty[pg] = 1;
+              if (codePages[pg] !== 0) { ram.noteWrite(o, size); }
+            } else if (!this.storeSlow(lo, hi, size, fr[2 * rs2], fr[2 * rs2 + 1])) continue;
             break;
           }
           case Op.FP: {

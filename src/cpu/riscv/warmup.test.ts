@@ -7,7 +7,7 @@ test('the warm-up program runs to its end through all three privilege modes on t
   const r = runWarmup('interp');
   assert.equal(r.finished, true, 'reached the final WFI');
   assert.equal(r.passes, WARMUP_PASSES, 'every pass of the body in M, S and U-mode completed');
-  assert.ok(r.instructions > 10_000, `${r.instructions} instructions`);
+  assert.ok(r.instructions > 1_000, `${r.instructions} instructions`);
 });
 
 test('the warm-up program runs the same on the JIT dispatcher', () => {

@@ -32,8 +32,8 @@ const BODY = 0x1000, DATA = 0x10000, PAGE_TABLE = 0x20000, RESULT = 0x30000;
 const U_TABLES = 0x4000;
 /** Sv39 addresses (as signed 32-bit values, which sign-extend to the canonical 64-bit ones). */
 const DATA_PAGE_VA = -0x40000000, MEGAPAGE_VA = -0x40000000 + 0x200000;
-/** Passes of the body in each mode. */
-const M_PASSES = 24, S_PASSES = 12, U_PASSES = 6;
+/** Passes of the body in each mode: feedback needs every path run once, and more passes only cost time. */
+const M_PASSES = 2, S_PASSES = 1, U_PASSES = 1;
 /**
  * The JIT's warm-up runs its dispatcher over cold code only (a threshold never
  * reached): translation and translated code are functions of their own, which

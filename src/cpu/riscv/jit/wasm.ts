@@ -32,6 +32,7 @@ import type { RegionFn } from '../decode-cache.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { r64 } from '../int64.js';
+import { TLB_MASK } from '../mmu.js';
 import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
@@ -1079,11 +1080,33 @@ export class WasmBackend {
         },
         fls: (lo: number, hi: number, site: number): number => {
           const h = hart();
+          const fr = h.fpu.i32;
+          const index = siteExtra(site) & 3, reg = siteExtra(site) >>> 2;
+          if (h.csr.fpEnabled()) {
+            // The TLB hit on aligned RAM (not a code page, for stores), as the interpreter's FP loads and stores.
+            const mmu = h.mmu;
+            const size = index & 1 ? 8 : 4;
+            const t = (index < 2 ? mmu.readBase : mmu.writeBase) + ((lo >>> 12) & TLB_MASK);
+            const ro = mmu.ramOffset[t];
+            if (mmu.tag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+              const o = ro + (lo & 0xfff);
+              const w = o >>> 2;
+              if (index < 2) {
+                fr[2 * reg] = ram.i32[w]; fr[2 * reg + 1] = size === 8 ? ram.i32[w + 1] : -1;
+                mmu.hits++; h.csr.fpDirty();
+                return 0;
+              }
+              if (ram.codePages[o >>> 12] === 0) {
+                ram.i32[w] = fr[2 * reg]; if (size === 8) ram.i32[w + 1] = fr[2 * reg + 1];
+                ram.dirty.bits[o >>> 12] = 1;
+                mmu.hits++;
+                return 0;
+              }
+            }
+          }
           const e = epoch.value;
           at(siteOff(site));
           if (!h.csr.fpEnabled()) { h.illegalAtPc(); return trapped(site); }
-          const fr = h.fpu.i32;
-          const index = siteExtra(site) & 3, reg = siteExtra(site) >>> 2;
           if (index < 2) {
             const size = index === 1 ? 8 : 4;
             if (!h.loadSlow(lo, hi, size)) return trapped(site);
