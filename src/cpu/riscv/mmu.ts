@@ -67,6 +67,13 @@ export class Mmu {
   readonly tag: Float64Array;
   /** RAM offset of the page, or -1 when the page is not RAM. */
   readonly ramOffset: Float64Array;
+  /**
+   * The same as int32 (-1 also for offsets from 2 GiB up), for the JIT's
+   * WebAssembly code: an i32 load gives it the address of the access
+   * directly, where converting the double cost a dependent round and convert
+   * on every load and store.
+   */
+  readonly ramOffset32: Int32Array;
   /** Physical address of the page. */
   readonly phys = new Float64Array(CONTEXTS * TLB_SIZE);
   /** Index of the first entry of the current data-read, data-write and fetch contexts. */
@@ -114,6 +121,7 @@ export class Mmu {
     // In RAM's host state area, where the JIT's WebAssembly code reads them.
     this.tag = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE).fill(NaN);
     this.ramOffset = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE);
+    this.ramOffset32 = hart.env.ram.hostArray(Int32Array, CONTEXTS * TLB_SIZE);
     this.contextChanged();
   }
 
@@ -220,16 +228,18 @@ export class Mmu {
     if (a === undefined) return false;
     const n = USER_CONTEXTS * TLB_SIZE;
     let saved = this.userSpaces.get(leaving);
-    if (saved === undefined) { saved = new Float64Array(3 * n); this.userSpaces.set(leaving, saved); }
+    if (saved === undefined) { saved = new Float64Array(4 * n); this.userSpaces.set(leaving, saved); }
     saved.set(this.tag.subarray(0, n), 0);
     saved.set(this.ramOffset.subarray(0, n), n);
     saved.set(this.phys.subarray(0, n), 2 * n);
+    saved.set(this.ramOffset32.subarray(0, n), 3 * n);
     const restore = this.userSpaces.get(entering);
     if (restore === undefined) this.tag.fill(NaN, 0, n);
     else {
       this.tag.set(restore.subarray(0, n), 0);
       this.ramOffset.set(restore.subarray(n, 2 * n), 0);
-      this.phys.set(restore.subarray(2 * n), 0);
+      this.phys.set(restore.subarray(2 * n, 3 * n), 0);
+      this.ramOffset32.set(restore.subarray(3 * n), 0);
     }
     this.satpMode = a.mode;
     this.satpRoot = a.root;
@@ -355,7 +365,9 @@ export class Mmu {
       const ram = this.hart.env.ram;
       this.tag[t] = vpn;
       this.phys[t] = pagePa;
-      this.ramOffset[t] = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
+      const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
+      this.ramOffset[t] = ro;
+      this.ramOffset32[t] = ro <= 0x7fffffff ? ro : -1;
     }
     return pa;
   }

@@ -313,6 +313,8 @@ class WasmGen {
   // Absolute depths of the loop and the exit blocks.
   private loopLabel = 0;
   private exitLabel = 0;
+  /** Page offset of the block laid out after the one being generated (-1: none); see goto(). */
+  private fallthrough = -1;
   private helperLabel = 0;
   private helperKLabel = 0;
 
@@ -373,8 +375,15 @@ class WasmGen {
     this.b.get(this.n).i32(k).op(O.i32add).set(this.n);
   }
 
-  /** Continues at page offset `t`: in the region's dispatch when on the page, else leaves. */
-  private goto(t: number): void {
+  /**
+   * Continues at page offset `t`: in the region's dispatch when on the page,
+   * else leaves. In tail position (the end of a block's code), a jump to the
+   * block laid out next falls through into it instead: only jumps backward
+   * in the layout go through the dispatch (and its budget check), so every
+   * cycle still meets the check.
+   */
+  private goto(t: number, tail = false): void {
+    if (tail && t === this.fallthrough) return;
     if (t >= 0 && t < 4096) this.b.i32(t).set(P.p).br(this.loopLabel);
     else this.b.i64(t).br(this.exitLabel);
   }
@@ -420,17 +429,19 @@ class WasmGen {
     b.brTable(table, dflt);
     b.end(); // dflt: not a block of this region
     b.get(P.p).op(O.i64extendu).br(this.exitLabel);
-    for (const bl of this.blocks) {
+    this.blocks.forEach((bl, index) => {
       b.end(); // the block's label: its code follows
+      this.fallthrough = index + 1 < this.blocks.length ? this.blocks[index + 1].start : -1;
       const insns = bl.insns;
       this.compact = this.inline === 'none' || (this.inline === 'loops' && !this.inLoop(bl.start));
       for (let k = 0; k < insns.length; k++) this.insn(insns[k], k + 1, insns.length);
       const lastInsn = insns[insns.length - 1];
       if (!endsBlock(lastInsn.op)) {
         this.count(insns.length);
-        this.goto(lastInsn.off + lastInsn.len);
+        this.goto(lastInsn.off + lastInsn.len, true);
       }
-    }
+    });
+    this.fallthrough = -1;
     b.end(); // exit: the next pc's offset from the page is on the stack
     b.get(P.pv).op(O.i64add).set(this.t64);
     b.i32(sc).get(this.t64).mem(O.i64store, 4 * S_PCLO);
@@ -462,7 +473,7 @@ class WasmGen {
       case Op.JAL:
         if (!sink) { b.get(P.pv).i64(next).op(O.i64add); this.setReg(rd); }
         this.count(count);
-        this.goto(off + imm);
+        this.goto(off + imm, true);
         return;
       case Op.JALR:
         this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
@@ -478,10 +489,18 @@ class WasmGen {
       case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU:
         this.count(count);
         this.getReg(rs1); this.getReg(rs2); b.op(OPCODE[op]);
+        if (off + imm === this.fallthrough && next !== this.fallthrough) {
+          // Taken falls through: branch away on the condition's inverse.
+          b.op(O.i32eqz);
+          b.if();
+          this.goto(next);
+          b.end();
+          return;
+        }
         b.if();
         this.goto(off + imm);
         b.end();
-        this.goto(next);
+        this.goto(next, true);
         return;
       case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU:
         this.load(op, rd, rs1, imm, packSite(off, len, k, LOAD_KIND[op]));
@@ -596,7 +615,7 @@ class WasmGen {
     b.get(this.va).i64(12).op(O.i64shrs).tee(this.t64).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
     b.get(P.tag).op(O.i32add).mem(O.f64load);
     b.get(this.t64).op(O.f64converti64s).op(O.f64eq);
-    b.get(P.ro).get(this.t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // i64.trunc_sat_f64_s
+    b.get(P.ro).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
     if (size > 1) b.get(this.va).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
   }
 
@@ -825,7 +844,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.get(0).i64(12).op(O.i64shrs).tee(x).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
     b.globalGet(G_TAG).op(O.i32add).mem(O.f64load);
     b.get(x).op(O.f64converti64s).op(O.f64eq);
-    b.globalGet(G_RO).get(t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(ro64).i64(0).op(O.i64ges).op(O.i32and); // i64.trunc_sat_f64_s
+    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
     if (size > 1) b.get(0).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
   };
   const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
@@ -1204,7 +1223,7 @@ export class WasmBackend {
       current.hart = h;
       const pvHi = Math.floor(pageVa / TWO32);
       const n = run(index, p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
-        h.xl.byteOffset, h.xh.byteOffset, mmu.tag.byteOffset, mmu.ramOffset.byteOffset, mmu.fetchBase, ramOffset);
+        h.xl.byteOffset, h.xh.byteOffset, mmu.tag.byteOffset, mmu.ramOffset32.byteOffset, mmu.fetchBase, ramOffset);
       if (scratch[S_KIND] !== EXIT_SET) h.pc = scratch[S_PCLO + 1] * TWO32 + (scratch[S_PCLO] >>> 0);
       mmu.hits += scratch[S_HITS];
       scratch[S_HITS] = 0;
