@@ -962,7 +962,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
   b.get(D.tag).get(D.t).op(O.i32add).mem(O.f64load).get(D.va).i64(12).op(O.i64shrs).op(O.f64converti64s).op(O.f64ne);
   b.brIf(out_);
-  b.get(D.ro).get(D.t).op(O.i32add).mem(O.f64load).op2(0xfc, 0x06).tee(D.ro64).i64(0).op(O.i64lts);
+  b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(D.ro64).i64(0).op(O.i64lts); // Mmu.ramOffset32
   b.brIf(out_);
   b.get(D.ro64).op(O.i32wrap).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.end(); // found: key is the RAM offset of va
