@@ -29,6 +29,14 @@ export const TLB_MASK = TLB_SIZE - 1;
 const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 /** The U-mode contexts (read, write, fetch) come first. */
 const USER_CONTEXTS = 3;
+/** Where a saved user space keeps its tag words (after tags, RAM offsets, physical addresses, int32 RAM offsets; in units of n entries). */
+const SAVED_TAG_WORDS = 4;
+/** {@link Mmu.tagWords} of empty entries: the int64 2^63 - 1, which no virtual page number reaches. */
+const EMPTY_TAG_WORDS = (() => {
+  const w = new Int32Array(2 * CONTEXTS * TLB_SIZE);
+  for (let i = 0; i < w.length; i += 2) { w[i] = -1; w[i + 1] = 0x7fffffff; }
+  return w;
+})();
 const TWO32 = 4294967296;
 const PA_LIMIT = 2 ** 56;
 
@@ -65,6 +73,12 @@ const accessCause = [Cause.LoadAccess, Cause.StoreAccess, Cause.FetchAccess];
 export class Mmu {
   /** TLB tags: virtual page number (signed), NaN when empty. */
   readonly tag: Float64Array;
+  /**
+   * The same tags as little-endian int64 (two int32 words an entry), for the
+   * JIT's WebAssembly code, which compares them with an i64 instead of
+   * converting every page number to a double.
+   */
+  readonly tagWords: Int32Array;
   /** RAM offset of the page, or -1 when the page is not RAM. */
   readonly ramOffset: Float64Array;
   /**
@@ -120,6 +134,8 @@ export class Mmu {
   constructor(private readonly hart: Hart) {
     // In RAM's host state area, where the JIT's WebAssembly code reads them.
     this.tag = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE).fill(NaN);
+    this.tagWords = hart.env.ram.hostArray(Int32Array, 2 * CONTEXTS * TLB_SIZE);
+    this.tagWords.set(EMPTY_TAG_WORDS);
     this.ramOffset = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE);
     this.ramOffset32 = hart.env.ram.hostArray(Int32Array, CONTEXTS * TLB_SIZE);
     this.contextChanged();
@@ -188,6 +204,7 @@ export class Mmu {
   /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes), saved user spaces included. */
   flushAll(): void {
     this.tag.fill(NaN);
+    this.tagWords.set(EMPTY_TAG_WORDS);
     this.hasSuperpages = false;
     this.userSpaces.clear();
     this.flushes++;
@@ -200,10 +217,16 @@ export class Mmu {
     const idx = ((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE;
     for (let c = 0; c < CONTEXTS; c++) {
       const t = c * TLB_SIZE + idx;
-      if (this.tag[t] === vpn) this.tag[t] = NaN;
+      if (this.tag[t] === vpn) this.setTag(t, NaN);
     }
+    const n = USER_CONTEXTS * TLB_SIZE;
     for (const saved of this.userSpaces.values()) {
-      for (let c = 0; c < USER_CONTEXTS; c++) if (saved[c * TLB_SIZE + idx] === vpn) saved[c * TLB_SIZE + idx] = NaN;
+      for (let c = 0; c < USER_CONTEXTS; c++) {
+        const t = c * TLB_SIZE + idx;
+        if (saved[t] !== vpn) continue;
+        saved[t] = NaN;
+        saved[SAVED_TAG_WORDS * n + 2 * t] = -1; saved[SAVED_TAG_WORDS * n + 2 * t + 1] = 0x7fffffff;
+      }
     }
     this.flushes++;
   }
@@ -228,18 +251,22 @@ export class Mmu {
     if (a === undefined) return false;
     const n = USER_CONTEXTS * TLB_SIZE;
     let saved = this.userSpaces.get(leaving);
-    if (saved === undefined) { saved = new Float64Array(4 * n); this.userSpaces.set(leaving, saved); }
+    if (saved === undefined) { saved = new Float64Array((SAVED_TAG_WORDS + 2) * n); this.userSpaces.set(leaving, saved); }
     saved.set(this.tag.subarray(0, n), 0);
     saved.set(this.ramOffset.subarray(0, n), n);
     saved.set(this.phys.subarray(0, n), 2 * n);
     saved.set(this.ramOffset32.subarray(0, n), 3 * n);
+    saved.set(this.tagWords.subarray(0, 2 * n), SAVED_TAG_WORDS * n);
     const restore = this.userSpaces.get(entering);
-    if (restore === undefined) this.tag.fill(NaN, 0, n);
-    else {
+    if (restore === undefined) {
+      this.tag.fill(NaN, 0, n);
+      this.tagWords.set(EMPTY_TAG_WORDS.subarray(0, 2 * n), 0);
+    } else {
       this.tag.set(restore.subarray(0, n), 0);
       this.ramOffset.set(restore.subarray(n, 2 * n), 0);
       this.phys.set(restore.subarray(2 * n, 3 * n), 0);
-      this.ramOffset32.set(restore.subarray(3 * n), 0);
+      this.ramOffset32.set(restore.subarray(3 * n, SAVED_TAG_WORDS * n), 0);
+      this.tagWords.set(restore.subarray(SAVED_TAG_WORDS * n), 0);
     }
     this.satpMode = a.mode;
     this.satpRoot = a.root;
@@ -363,13 +390,22 @@ export class Mmu {
     const pagePa = pa - (pa % 4096);
     if (this.pmpUniform(pagePa)) {
       const ram = this.hart.env.ram;
-      this.tag[t] = vpn;
+      this.setTag(t, vpn);
       this.phys[t] = pagePa;
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
       this.ramOffset[t] = ro;
       this.ramOffset32[t] = ro <= 0x7fffffff ? ro : -1;
     }
     return pa;
+  }
+
+  /** Sets entry `t`'s tag (NaN: empty) in both representations. */
+  private setTag(t: number, vpn: number): void {
+    this.tag[t] = vpn;
+    if (vpn !== vpn) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
+    const hi = Math.floor(vpn / 4294967296);
+    this.tagWords[2 * t] = vpn - hi * 4294967296;
+    this.tagWords[2 * t + 1] = hi;
   }
 
   private raise(cause: Cause, tval: number): void {

@@ -613,8 +613,8 @@ class WasmGen {
   private tlb(base: number, size: number): void {
     const b = this.b;
     b.get(this.va).i64(12).op(O.i64shrs).tee(this.t64).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
-    b.get(P.tag).op(O.i32add).mem(O.f64load);
-    b.get(this.t64).op(O.f64converti64s).op(O.f64eq);
+    b.get(P.tag).op(O.i32add).mem(O.i64load);
+    b.get(this.t64).op(O.i64eq); // Mmu.tagWords
     b.get(P.ro).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
     if (size > 1) b.get(this.va).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
   }
@@ -842,8 +842,8 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
   // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack, the RAM offset of the page in local ro64.
   const tlb = (b: Body, base: number, size: number, t: number, ro64: number, x: number): void => {
     b.get(0).i64(12).op(O.i64shrs).tee(x).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
-    b.globalGet(G_TAG).op(O.i32add).mem(O.f64load);
-    b.get(x).op(O.f64converti64s).op(O.f64eq);
+    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
+    b.get(x).op(O.i64eq); // Mmu.tagWords
     b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
     if (size > 1) b.get(0).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
   };
@@ -960,7 +960,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).brIf(found);
   // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
   b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
-  b.get(D.tag).get(D.t).op(O.i32add).mem(O.f64load).get(D.va).i64(12).op(O.i64shrs).op(O.f64converti64s).op(O.f64ne);
+  b.get(D.tag).get(D.t).op(O.i32add).mem(O.i64load).get(D.va).i64(12).op(O.i64shrs).op(O.i64ne); // Mmu.tagWords
   b.brIf(out_);
   b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(D.ro64).i64(0).op(O.i64lts); // Mmu.ramOffset32
   b.brIf(out_);
@@ -1223,7 +1223,7 @@ export class WasmBackend {
       current.hart = h;
       const pvHi = Math.floor(pageVa / TWO32);
       const n = run(index, p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
-        h.xl.byteOffset, h.xh.byteOffset, mmu.tag.byteOffset, mmu.ramOffset32.byteOffset, mmu.fetchBase, ramOffset);
+        h.xl.byteOffset, h.xh.byteOffset, mmu.tagWords.byteOffset, mmu.ramOffset32.byteOffset, mmu.fetchBase, ramOffset);
       if (scratch[S_KIND] !== EXIT_SET) h.pc = scratch[S_PCLO + 1] * TWO32 + (scratch[S_PCLO] >>> 0);
       mmu.hits += scratch[S_HITS];
       scratch[S_HITS] = 0;
