@@ -61,6 +61,16 @@ export interface HartEnvironment {
   readonly jit?: Jit;
 }
 
+/** What the interpreter does after {@link Hart.system}. */
+const enum System {
+  /** Go on with the next instruction (pc += length). */
+  Next,
+  /** The instruction set the pc (a trap, xRET, a woken WFI). */
+  Jumped,
+  /** WFI with nothing pending: the hart stops. */
+  Stop,
+}
+
 /** Per-hart statistics; every field is a plain counter. */
 export interface HartStats {
   instret: number;
@@ -792,70 +802,13 @@ export class Hart {
           // ---- system ----
           case Op.FENCE: break;
           case Op.FENCE_I: break; // the decode cache tracks code writes, so there is nothing to flush
-          case Op.ECALL:
-            this.stats.ecalls++;
-            this.trap(this.virt && this.priv === Priv.S ? Cause.EcallVS : Cause.EcallU + this.priv, 0, 0);
+          case Op.ECALL: case Op.EBREAK: case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+          case Op.MRET: case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: case Op.HFENCE_VVMA: case Op.HFENCE_GVMA: case Op.HLV: case Op.HSV: {
+            const then = this.system(op, rd, rs1, rs2, imm, len, base + executed - 1);
+            if (then === System.Next) break;
+            if (then === System.Stop) break outer;
             continue;
-          case Op.EBREAK:
-            this.trapAt(Cause.Breakpoint, this.pc);
-            continue;
-          case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
-            csr.runExecuted = base + executed - 1;
-            {
-              const fault = csr.execute(op, rd, rs1, imm);
-              if (fault !== 0) { if (fault === Cause.VirtualInstruction) this.virtualAtPc(); else this.illegalAtPc(); continue; }
-            }
-            break;
-          case Op.MRET:
-            if (this.priv !== Priv.M) { this.illegalAtPc(); continue; } // (not allowed in HS either: illegal in VS/VU too)
-            this.mret();
-            continue;
-          case Op.SRET:
-            // §9.6.1: in VU, and in VS with hstatus.VTSR, SRET is a virtual instruction; mstatus.TSR affects HS only.
-            if (this.virt) {
-              if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTSR) !== 0) { this.virtualAtPc(); continue; }
-              this.sretVs();
-              continue;
-            }
-            if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TSR) !== 0)) { this.illegalAtPc(); continue; }
-            this.sret();
-            continue;
-          case Op.WFI:
-            if (this.priv !== Priv.M && (csr.mstatus & Mstatus.TW) !== 0) { this.illegalAtPc(); continue; }
-            if (this.virt && (this.priv === Priv.U || (csr.hstatus & Hstatus.VTW) !== 0)) { this.virtualAtPc(); continue; }
-            if (this.priv === Priv.U) { this.illegalAtPc(); continue; }
-            this.pc += len;
-            this.stats.wfi++;
-            csr.updateTimers();
-            if (!this.hasWakeup()) {
-              this.waiting = true;
-              this.stopReason = StopReason.Wfi;
-              break outer;
-            }
-            this.interruptCheck = true;
-            continue;
-          case Op.SFENCE_VMA:
-            if (this.virt) {
-              // In V=1 it flushes the guest's (VS-stage) translations; mstatus.TVM affects HS only.
-              if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTVM) !== 0) { this.virtualAtPc(); continue; }
-            } else if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) { this.illegalAtPc(); continue; }
-            if (rs1 === 0) mmu.flushAll(); else mmu.flushPage(toNumberS(xl[rs1], xh[rs1]));
-            this.dropFetchPage();
-            break;
-          case Op.HFENCE_VVMA: case Op.HFENCE_GVMA:
-            // §9.3.2: HS-mode (GVMA: unless mstatus.TVM) and M only.
-            if (this.virt) { this.virtualAtPc(); continue; }
-            if (this.priv === Priv.U || (op === Op.HFENCE_GVMA && this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) {
-              this.illegalAtPc();
-              continue;
-            }
-            // The combined guest translations are cached per guest virtual page: flush them all.
-            mmu.flushAll();
-            this.dropFetchPage();
-            break;
-          case Op.HLV: case Op.HSV:
-            if (!this.hypervisorAccess(op, rd, rs1, rs2, imm)) continue;
-            break;
+          }
           default:
             this.illegalAtPc();
             continue;
@@ -865,6 +818,88 @@ export class Hart {
       }
     }
     return executed;
+  }
+
+  /**
+   * The system and privileged instructions (ECALL, EBREAK, the CSR
+   * instructions, xRET, WFI, the fences of the MMU, HLV/HSV), out of the
+   * interpreter's main loop: V8 compiles that loop in one piece, and its
+   * rarely run cases made it larger to compile and gave it more places to
+   * meet new type feedback. `executedBefore` is the instruction count of
+   * the slice so far (for the instret CSRs).
+   */
+  private system(op: Op, rd: number, rs1: number, rs2: number, imm: number, len: number, executedBefore: number): System {
+    const csr = this.csr, mmu = this.mmu;
+    const xl = this.xl, xh = this.xh;
+    switch (op) {
+      case Op.ECALL:
+        this.stats.ecalls++;
+        this.trap(this.virt && this.priv === Priv.S ? Cause.EcallVS : Cause.EcallU + this.priv, 0, 0);
+        return System.Jumped;
+      case Op.EBREAK:
+        this.trapAt(Cause.Breakpoint, this.pc);
+        return System.Jumped;
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+        csr.runExecuted = executedBefore;
+        {
+          const fault = csr.execute(op, rd, rs1, imm);
+          if (fault !== 0) { if (fault === Cause.VirtualInstruction) this.virtualAtPc(); else this.illegalAtPc(); return System.Jumped; }
+        }
+        return System.Next;
+      case Op.MRET:
+        if (this.priv !== Priv.M) { this.illegalAtPc(); return System.Jumped; } // (not allowed in HS either: illegal in VS/VU too)
+        this.mret();
+        return System.Jumped;
+      case Op.SRET:
+        // §9.6.1: in VU, and in VS with hstatus.VTSR, SRET is a virtual instruction; mstatus.TSR affects HS only.
+        if (this.virt) {
+          if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTSR) !== 0) { this.virtualAtPc(); return System.Jumped; }
+          this.sretVs();
+          return System.Jumped;
+        }
+        if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TSR) !== 0)) { this.illegalAtPc(); return System.Jumped; }
+        this.sret();
+        return System.Jumped;
+      case Op.WFI:
+        if (this.priv !== Priv.M && (csr.mstatus & Mstatus.TW) !== 0) { this.illegalAtPc(); return System.Jumped; }
+        if (this.virt && (this.priv === Priv.U || (csr.hstatus & Hstatus.VTW) !== 0)) { this.virtualAtPc(); return System.Jumped; }
+        if (this.priv === Priv.U) { this.illegalAtPc(); return System.Jumped; }
+        this.pc += len;
+        this.stats.wfi++;
+        csr.updateTimers();
+        if (!this.hasWakeup()) {
+          this.waiting = true;
+          this.stopReason = StopReason.Wfi;
+          return System.Stop;
+        }
+        this.interruptCheck = true;
+        return System.Jumped;
+      case Op.SFENCE_VMA:
+        if (this.virt) {
+          // In V=1 it flushes the guest's (VS-stage) translations; mstatus.TVM affects HS only.
+          if (this.priv === Priv.U || (csr.hstatus & Hstatus.VTVM) !== 0) { this.virtualAtPc(); return System.Jumped; }
+        } else if (this.priv === Priv.U || (this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) { this.illegalAtPc(); return System.Jumped; }
+        if (rs1 === 0) mmu.flushAll(); else mmu.flushPage(toNumberS(xl[rs1], xh[rs1]));
+        this.dropFetchPage();
+        return System.Next;
+      case Op.HFENCE_VVMA: case Op.HFENCE_GVMA:
+        // §9.3.2: HS-mode (GVMA: unless mstatus.TVM) and M only.
+        if (this.virt) { this.virtualAtPc(); return System.Jumped; }
+        if (this.priv === Priv.U || (op === Op.HFENCE_GVMA && this.priv === Priv.S && (csr.mstatus & Mstatus.TVM) !== 0)) {
+          this.illegalAtPc();
+          return System.Jumped;
+        }
+        // The combined guest translations are cached per guest virtual page: flush them all.
+        mmu.flushAll();
+        this.dropFetchPage();
+        return System.Next;
+      case Op.HLV: case Op.HSV:
+        if (!this.hypervisorAccess(op, rd, rs1, rs2, imm)) return System.Jumped;
+        return System.Next;
+      default:
+        this.illegalAtPc();
+        return System.Jumped;
+    }
   }
 
   /** Raises illegal instruction for the instruction at pc, with its bits as tval. */

@@ -8,7 +8,9 @@
  */
 
 /** Result registers for operations with a 64-bit result. */
-export const r64 = { lo: 0, hi: 0 };
+// Doubles to begin with, so the fields are not first tracked as small integers and changed (with every
+// optimized function using them deoptimized) when a full 32-bit value arrives.
+export const r64 = { lo: 0.5, hi: 0.5 };
 
 const TWO32 = 4294967296;
 

@@ -35,12 +35,13 @@ const DATA_PAGE_VA = -0x40000000, MEGAPAGE_VA = -0x40000000 + 0x200000;
 /** Passes of the body in each mode: feedback needs every path run once, and more passes only cost time. */
 const M_PASSES = 2, S_PASSES = 1, U_PASSES = 1;
 /**
- * The JIT's warm-up runs its dispatcher over cold code only (a threshold never
- * reached): translation and translated code are functions of their own, which
- * V8 optimizes quickly, while the body, full of trapping instructions, would
- * only make the translator retranslate.
+ * The JIT's warm-up runs its dispatcher and counts arrivals toward
+ * translation, and queues pages once they pass the threshold, but never
+ * fills or flushes a batch: translation and translated code are functions of
+ * their own, which V8 optimizes quickly, while the body, full of trapping
+ * instructions, would only make the translator retranslate.
  */
-const JIT_THRESHOLD = 1 << 30;
+const JIT_THRESHOLD = 2, JIT_NEVER = 1 << 30;
 /** a7 value of the ECALL that ends a phase (any other ECALL is an instruction to skip). */
 const PHASE_END = 93;
 
@@ -182,6 +183,7 @@ function body(a: Assembler): void {
   for (let f3 = 0; f3 < 7; f3++) { a.i(0x03, f3, T0, S0, 8); a.i(0x03, f3, T0, S0, 67); }
   a.i(0x03, 3, T0, ZERO, 0); a.s(0x23, 3, ZERO, A1, 0);
   a.li(T1, 0x12345678); a.slli(T1, T1, 32); a.i(0x03, 3, T0, T1, 0); a.s(0x23, 2, T1, A1, 4); // far outside RAM
+  a.i(0x07, 3, 1, T1, 0); a.s(0x27, 3, T1, 1, 8); // fld, fsd there
   // A: LR/SC and every AMO, word and doubleword.
   for (const f3 of [2, 3]) {
     a.r(0x2f, f3, 0x08, T1, S0, ZERO); a.r(0x2f, f3, 0x0c, T2, S0, A0); // lr, sc (succeeds)
@@ -376,7 +378,7 @@ export function runWarmup(engine: 'interp' | 'jit'): WarmupRun {
   ram.write(WARMUP_BASE, program);
   pageTables(ram);
   const cache = new DecodeCache(ram);
-  const jit = engine === 'jit' ? new Jit(ram, cache, JIT_THRESHOLD) : undefined;
+  const jit = engine === 'jit' ? new Jit(ram, cache, JIT_THRESHOLD, { batch: JIT_NEVER, flushArrivals: JIT_NEVER }) : undefined;
   let tick = 0;
   const hart = new Hart(0, { ram, bus: new MmioBus(), time: { frequency: 10_000_000, now: () => tick++ }, decodeCache: cache, jit });
   jit?.useWasm([hart]);
@@ -402,5 +404,8 @@ const warmedUp = new Set<'interp' | 'jit'>();
 export function warmUpOnce(engine: 'interp' | 'jit'): void {
   if (warmedUp.has(engine) || process.env.TSVISOR_WARMUP === '0') return;
   warmedUp.add(engine);
+  // Twice, on fresh objects each time: V8 tracks a field that only one object ever had as a constant and
+  // deoptimizes code relying on that when a second object (the guest's machine) appears.
+  runWarmup(engine);
   runWarmup(engine);
 }
