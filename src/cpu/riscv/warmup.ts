@@ -234,6 +234,8 @@ function body(a: Assembler): void {
   }
   for (const f3 of [2, 3]) { a.i(0x13, f3, T0, A2, 5); a.i(0x13, f3, T0, A2, 9); a.r(0x33, f3, 0, T0, A2, T4); a.r(0x33, f3, 0, T0, T4, A2); }
   a.la(T0, 'body-after-jalr'); a.i(0x67, 0, T1, T0, 0); a.label('body-after-jalr');
+  a.la(T0, 'body-after-jalr-8'); a.addi(T0, T0, 8); a.i(0x67, 0, T1, T0, -8); a.label('body-after-jalr-8'); // a negative offset
+  a.addi(T2, S0, 64); a.i(0x03, 3, T0, T2, -8); a.s(0x23, 3, T2, A1, -16); a.i(0x07, 3, 1, T2, -24); a.s(0x27, 3, T2, 1, -32);
   // A 32-bit instruction that straddles a page boundary (see 'cross' below).
   a.jal(T2, 'cross');
   // Loads and stores through a 4 KiB page whose PTE has A and D clear, and through a megapage (S4, S5).
