@@ -501,24 +501,33 @@ export class Hart {
     const fpu = this.fpu;
     const csr = this.csr;
     // The pc sequential execution reaches next; any other pc was reached by a jump (or a trap).
-    let next = NaN;
+    // The fetch page's offset of the instruction sequential execution reaches next, or -1 after a jump, a
+    // trap or an interrupt: while it stays on the page, fetching needs no arithmetic on the (double) pc.
+    let seqOff = -1;
+    let page = this.fetchPage as DecodedPage;
     outer: while (executed < budget) {
       if (!this.serviceEvents()) break;
+      seqOff = -1; // an interrupt may have been taken
       // Run until something asks for a recheck.
       while (executed < budget && !this.interruptCheck) {
         executed++;
         // ---- fetch ----
-        let off = this.pc - this.fetchBase;
-        let page = this.fetchPage as DecodedPage;
-        if (!(off >= 0 && off < 4096)) {
-          if (!this.refillFetch()) continue;
+        let off = seqOff;
+        seqOff = -1; // until this instruction completes without a jump (below the switch)
+        if (!(off >= 0 && off < 4096 && this.fetchPage === page)) {
+          const jumped = off < 0;
           off = this.pc - this.fetchBase;
+          if (!(off >= 0 && off < 4096)) {
+            if (!this.refillFetch()) continue;
+            off = this.pc - this.fetchBase;
+          }
+          off |= 0;
           page = this.fetchPage as DecodedPage;
-        }
-        if (jit !== undefined && this.pc !== next && executed > 1 && jit.enterable(page, off)) {
-          // Reached by a jump, and translated: hand over to the dispatcher.
-          executed--;
-          break outer;
+          if (jit !== undefined && jumped && executed > 1 && jit.enterable(page, off)) {
+            // Reached by a jump, and translated: hand over to the dispatcher.
+            executed--;
+            break outer;
+          }
         }
         const slot = off >>> 1;
         let info = page.info[slot];
@@ -814,7 +823,7 @@ export class Hart {
             continue;
         }
         this.pc += len;
-        next = this.pc;
+        seqOff = off + len;
       }
     }
     return executed;
