@@ -72,7 +72,7 @@ export interface JitStats {
 }
 
 /** Default number of arrivals at an entry point before it is translated. */
-export const DEFAULT_THRESHOLD = 5000;
+export const DEFAULT_THRESHOLD = 10000;
 const SLOTS = 2048;
 /** A page's region grows by re-translation for at most this many entry points (see translate()). */
 const MAX_UNION_ROOTS = 12;
