@@ -117,6 +117,9 @@ class ByteWriter {
 
 const PAD_LEB = [0x80, 0x80, 0x80, 0x80, 0x00];
 
+/** The conditional branches (a block's last instruction when it ends in one). */
+const BRANCH_OPS = new Set<number>([Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU]);
+
 /** Emits function bodies with structured-control depth tracking. */
 class Body extends ByteWriter {
   private depth = 0;
@@ -315,6 +318,9 @@ class WasmGen {
   private exitLabel = 0;
   /** Page offset of the block laid out after the one being generated (-1: none); see goto(). */
   private fallthrough = -1;
+  /** Page offset and loop label of the block being generated when it branches to its own start (-1: it does not); see goto(). */
+  private selfStart = -1;
+  private selfLabel = 0;
   private helperLabel = 0;
   private helperKLabel = 0;
 
@@ -384,8 +390,18 @@ class WasmGen {
    */
   private goto(t: number, tail = false): void {
     if (tail && t === this.fallthrough) return;
-    if (t >= 0 && t < 4096) this.b.i32(t).set(P.p).br(this.loopLabel);
-    else this.b.i64(t).br(this.exitLabel);
+    const b = this.b;
+    if (t === this.selfStart) {
+      // A block's jump to its own start (a tight guest loop): a wasm loop of its own, with the budget check.
+      b.get(this.n).get(P.lim).op(O.i32ges);
+      b.if();
+      b.i64(t).br(this.exitLabel);
+      b.end();
+      b.br(this.selfLabel);
+      return;
+    }
+    if (t >= 0 && t < 4096) b.i32(t).set(P.p).br(this.loopLabel);
+    else b.i64(t).br(this.exitLabel);
   }
 
   /** After a shared slow path: leave when it said so (its status global is the count to leave with). */
@@ -433,12 +449,21 @@ class WasmGen {
       b.end(); // the block's label: its code follows
       this.fallthrough = index + 1 < this.blocks.length ? this.blocks[index + 1].start : -1;
       const insns = bl.insns;
+      const lastInsn = insns[insns.length - 1];
+      const selfLoop = lastInsn.op === Op.JAL || BRANCH_OPS.has(lastInsn.op) ? lastInsn.off + lastInsn.imm === bl.start : false;
+      if (selfLoop) { this.selfStart = bl.start; this.selfLabel = b.loop(); }
       this.compact = this.inline === 'none' || (this.inline === 'loops' && !this.inLoop(bl.start));
       for (let k = 0; k < insns.length; k++) this.insn(insns[k], k + 1, insns.length);
-      const lastInsn = insns[insns.length - 1];
       if (!endsBlock(lastInsn.op)) {
         this.count(insns.length);
         this.goto(lastInsn.off + lastInsn.len, true);
+      }
+      if (selfLoop) {
+        b.end();
+        this.selfStart = -1;
+        // The last block never falls out of its loop (it ends in jumps), but a validator sees the loop's end as
+        // reachable, and the exit block after it expects a value.
+        if (this.fallthrough === -1) b.op(0x00); // unreachable
       }
     });
     this.fallthrough = -1;
