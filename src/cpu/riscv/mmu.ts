@@ -31,7 +31,7 @@ const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 const USER_CONTEXTS = 3;
 /** Where a saved user space keeps its tag words (after tags, RAM offsets, physical addresses, int32 RAM offsets; in units of n entries). */
 const SAVED_TAG_WORDS = 4;
-/** {@link Mmu.tagWords} of empty entries: the int64 2^63 - 1, which no virtual page number reaches. */
+/** {@link Mmu.tagWords} of empty entries: the int64 2^63 - 1, which no masked address equals (its low bits are set). */
 const EMPTY_TAG_WORDS = (() => {
   const w = new Int32Array(2 * CONTEXTS * TLB_SIZE);
   for (let i = 0; i < w.length; i += 2) { w[i] = -1; w[i + 1] = 0x7fffffff; }
@@ -74,9 +74,11 @@ export class Mmu {
   /** TLB tags: virtual page number (signed), NaN when empty. */
   readonly tag: Float64Array;
   /**
-   * The same tags as little-endian int64 (two int32 words an entry), for the
-   * JIT's WebAssembly code, which compares them with an i64 instead of
-   * converting every page number to a double.
+   * For the JIT's WebAssembly code: each entry's page address (tag × 4096)
+   * as a little-endian int64 (two int32 words an entry) when the page is RAM
+   * at an offset below 2 GiB, else a value no address matches. One i64
+   * compare of an address with its in-page bits masked then checks the tag,
+   * the alignment and "is RAM" at once (as QEMU's softmmu TLB does).
    */
   readonly tagWords: Int32Array;
   /** RAM offset of the page, or -1 when the page is not RAM. */
@@ -217,7 +219,7 @@ export class Mmu {
     const idx = ((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE;
     for (let c = 0; c < CONTEXTS; c++) {
       const t = c * TLB_SIZE + idx;
-      if (this.tag[t] === vpn) this.setTag(t, NaN);
+      if (this.tag[t] === vpn) this.setTag(t, NaN, -1);
     }
     const n = USER_CONTEXTS * TLB_SIZE;
     for (const saved of this.userSpaces.values()) {
@@ -390,21 +392,22 @@ export class Mmu {
     const pagePa = pa - (pa % 4096);
     if (this.pmpUniform(pagePa)) {
       const ram = this.hart.env.ram;
-      this.setTag(t, vpn);
-      this.phys[t] = pagePa;
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
+      const ro32 = ro <= 0x7fffffff ? ro : -1;
+      this.setTag(t, vpn, ro32);
+      this.phys[t] = pagePa;
       this.ramOffset[t] = ro;
-      this.ramOffset32[t] = ro <= 0x7fffffff ? ro : -1;
+      this.ramOffset32[t] = ro32;
     }
     return pa;
   }
 
-  /** Sets entry `t`'s tag (NaN: empty) in both representations. */
-  private setTag(t: number, vpn: number): void {
+  /** Sets entry `t`'s tag (NaN: empty), and its page address in tagWords when it is RAM (`ro32` >= 0). */
+  private setTag(t: number, vpn: number, ro32: number): void {
     this.tag[t] = vpn;
-    if (vpn !== vpn) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
-    const hi = Math.floor(vpn / 4294967296);
-    this.tagWords[2 * t] = vpn - hi * 4294967296;
+    if (vpn !== vpn || ro32 < 0) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
+    const hi = Math.floor(vpn / 1048576);
+    this.tagWords[2 * t] = (vpn - hi * 1048576) * 4096;
     this.tagWords[2 * t + 1] = hi;
   }
 

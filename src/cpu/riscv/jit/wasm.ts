@@ -117,9 +117,6 @@ class ByteWriter {
 
 const PAD_LEB = [0x80, 0x80, 0x80, 0x80, 0x00];
 
-/** The conditional branches (a block's last instruction when it ends in one). */
-const BRANCH_OPS = new Set<number>([Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU]);
-
 /** Emits function bodies with structured-control depth tracking. */
 class Body extends ByteWriter {
   private depth = 0;
@@ -307,7 +304,6 @@ class WasmGen {
   private readonly regs: number[];
   private readonly va: number;
   private readonly t64: number;
-  private readonly ro64: number;
   private readonly n: number;
   private readonly t: number;
   private readonly k: number;
@@ -336,11 +332,10 @@ class WasmGen {
       if ((last.op === Op.JAL || (last.op >= Op.BEQ && last.op <= Op.BGEU)) && last.imm <= 0 && -last.imm <= LOOP_SPAN) this.loops.push(last.off + last.imm, last.off);
     }
     this.regs = registersUsed(blocks).regs;
-    // i64 locals: va, t64, ro64, then the registers; i32 locals after them: n, t, k, hits.
+    // i64 locals: va, t64, then the registers; i32 locals after them: n, t, k, hits.
     let next = PARAMS;
     this.va = next++;
     this.t64 = next++;
-    this.ro64 = next++;
     for (const r of this.regs) this.regLocal[r] = next++;
     this.i64Locals = next - PARAMS;
     this.n = next++;
@@ -450,7 +445,7 @@ class WasmGen {
       this.fallthrough = index + 1 < this.blocks.length ? this.blocks[index + 1].start : -1;
       const insns = bl.insns;
       const lastInsn = insns[insns.length - 1];
-      const selfLoop = lastInsn.op === Op.JAL || BRANCH_OPS.has(lastInsn.op) ? lastInsn.off + lastInsn.imm === bl.start : false;
+      const selfLoop = (lastInsn.op === Op.JAL || (lastInsn.op >= Op.BEQ && lastInsn.op <= Op.BGEU)) && lastInsn.off + lastInsn.imm === bl.start;
       if (selfLoop) { this.selfStart = bl.start; this.selfLabel = b.loop(); }
       this.compact = this.inline === 'none' || (this.inline === 'loops' && !this.inLoop(bl.start));
       for (let k = 0; k < insns.length; k++) this.insn(insns[k], k + 1, insns.length);
@@ -634,19 +629,23 @@ class WasmGen {
     return false;
   }
 
-  /** Computes t = TLB byte index for va in context `base` and leaves "hit" (i32) on the stack; sets ro64. */
+  /**
+   * Computes t = TLB byte index for va in context `base` and leaves "hit"
+   * (i32) on the stack: va with its in-page bits cleared but for those that
+   * must be 0 for an aligned access equals the entry's page address
+   * (Mmu.tagWords, which holds one only for entries on RAM) — one compare
+   * for the tag, the alignment and "is RAM".
+   */
   private tlb(base: number, size: number): void {
     const b = this.b;
-    b.get(this.va).i64(12).op(O.i64shrs).tee(this.t64).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
+    b.get(this.va).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
     b.get(P.tag).op(O.i32add).mem(O.i64load);
-    b.get(this.t64).op(O.i64eq); // Mmu.tagWords
-    b.get(P.ro).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(this.ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
-    if (size > 1) b.get(this.va).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
+    b.get(this.va).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq);
   }
 
-  /** Pushes the RAM offset o = ro + (va & 4095) (i32). */
+  /** After a hit: pushes the RAM offset o = ro + (va & 4095) (i32; ro from Mmu.ramOffset32). */
   private ramOffset(): void {
-    this.b.get(this.ro64).op(O.i32wrap).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
+    this.b.get(P.ro).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
   }
 
   private load(op: number, rd: number, rs1: number, imm: number, site: number): void {
@@ -864,33 +863,33 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.get(HI).get(B).i64(0).get(A).i64(0).op(O.i64lts).get(KIND).op(O.i32and).op(O.select).op(O.i64sub).set(HI);
     b.get(HI).get(A).i64(0).get(B).i64(0).op(O.i64lts).get(KIND).i32(1).op(O.i32shru).op(O.i32and).op(O.select).op(O.i64sub);
   });
-  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack, the RAM offset of the page in local ro64.
-  const tlb = (b: Body, base: number, size: number, t: number, ro64: number, x: number): void => {
-    b.get(0).i64(12).op(O.i64shrs).tee(x).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
+  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's byte index in t.
+  const tlb = (b: Body, base: number, size: number, t: number): void => {
+    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
     b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
-    b.get(x).op(O.i64eq); // Mmu.tagWords
-    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(ro64).i64(0).op(O.i64ges).op(O.i32and); // Mmu.ramOffset32
-    if (size > 1) b.get(0).op(O.i32wrap).i32(size - 1).op(O.i32and).op(O.i32eqz).op(O.i32and);
+    b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.tagWords
   };
   const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
-  const ramOffset = (b: Body, ro64: number): void => { b.get(ro64).op(O.i32wrap).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); };
-  // load<kind>(va, old, site) -> value: locals t (3), ro64 (4), x (5).
+  const ramOffset = (b: Body, t: number): void => {
+    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.ramOffset32
+  };
+  // load<kind>(va, old, site) -> value: locals t (3), two i64 (4, 5) unused.
   LOAD_SIZE.forEach((size, kind) => {
     fn([[1, I32], [2, I64]], (b) => {
-      tlb(b, G_RB, size, 3, 4, 5);
+      tlb(b, G_RB, size, 3);
       b.ifTyped(I64);
-      hit(b); ramOffset(b, 4); b.mem(LOAD_OPCODE[kind]);
+      hit(b); ramOffset(b, 3); b.mem(LOAD_OPCODE[kind]);
       b.else();
       b.get(0).get(1).get(2).call(RS.ld);
       b.end();
     });
   });
-  // store<log2 size>(va, value, site): locals t (3), ro64 (4), x (5), o (6).
+  // store<log2 size>(va, value, site): locals t (3), two i64 (4, 5) unused, o (6).
   for (let log = 0; log < 4; log++) {
     fn([[1, I32], [2, I64], [1, I32]], (b) => {
-      tlb(b, G_WB, 1 << log, 3, 4, 5);
+      tlb(b, G_WB, 1 << log, 3);
       b.if();
-      hit(b); ramOffset(b, 4); b.tee(6).get(1).mem([O.i64store8, O.i64store16, O.i64store32, O.i64store][log]);
+      hit(b); ramOffset(b, 3); b.tee(6).get(1).mem([O.i64store8, O.i64store16, O.i64store32, O.i64store][log]);
       // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
       b.get(6).i32(12).op(O.i32shru).tee(3).i32(1).mem(O.i32store8, layout.dirty);
       b.get(3).mem(O.i32load8u, layout.codePages);
@@ -985,11 +984,10 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).brIf(found);
   // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
   b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
-  b.get(D.tag).get(D.t).op(O.i32add).mem(O.i64load).get(D.va).i64(12).op(O.i64shrs).op(O.i64ne); // Mmu.tagWords
+  b.get(D.tag).get(D.t).op(O.i32add).mem(O.i64load).get(D.va).i64(-4096).op(O.i64and).op(O.i64ne); // Mmu.tagWords: RAM pages only
   b.brIf(out_);
-  b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).op(O.i64extends).tee(D.ro64).i64(0).op(O.i64lts); // Mmu.ramOffset32
-  b.brIf(out_);
-  b.get(D.ro64).op(O.i32wrap).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
+  b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load); // Mmu.ramOffset32
+  b.get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.end(); // found: key is the RAM offset of va
   b.get(D.key).i32(ENTRY_HASH_MULTIPLIER).op(O.i32mul).i32(32 - layout.entryBits).op(O.i32shru).set(D.h);
   const probe = b.loop();
