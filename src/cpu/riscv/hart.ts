@@ -496,7 +496,8 @@ export class Hart {
     const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16;
     const dirty = ram.dirty.bits, codePages = ram.codePages;
     const mmu = this.mmu;
-    const tlbTag = mmu.tag, tlbRam = mmu.ramOffset;
+    // The TLB's page addresses (RAM entries only) and RAM offsets as int32 words: see Mmu.tagWords.
+    const tlbTag = mmu.tagWords, tlbRam = mmu.ramOffset32;
     const cache = this.cache;
     const fpu = this.fpu;
     const csr = this.csr;
@@ -606,10 +607,9 @@ export class Hart {
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
             const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
-            const ro = tlbRam[t];
-            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
               mmu.hits++;
-              const o = ro + (lo & 0xfff);
+              const o = (tlbRam[t] >>> 0) + (lo & 0xfff);
               switch (op) {
                 case Op.LB: xl[rd] = (u8[o] << 24) >> 24; xh[rd] = xl[rd] >> 31; break;
                 case Op.LBU: xl[rd] = u8[o]; xh[rd] = 0; break;
@@ -638,10 +638,9 @@ export class Hart {
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
             const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
-            const ro = tlbRam[t];
-            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
               mmu.hits++;
-              const o = ro + (lo & 0xfff);
+              const o = (tlbRam[t] >>> 0) + (lo & 0xfff);
               switch (op) {
                 case Op.SB: u8[o] = xl[rs2]; break;
                 case Op.SH: u16[o >>> 1] = xl[rs2]; break;
@@ -763,12 +762,11 @@ export class Hart {
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FLD ? 8 : 4;
             const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
-            const ro = tlbRam[t];
             const fr = fpu.i32;
-            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
               // The integer loads' inline TLB hit (a single word is NaN-boxed: unprivileged spec §12.2).
               mmu.hits++;
-              const o = (ro + (lo & 0xfff)) >>> 2;
+              const o = ((tlbRam[t] >>> 0) + (lo & 0xfff)) >>> 2;
               fr[2 * rd] = i32[o];
               fr[2 * rd + 1] = size === 8 ? i32[o + 1] : -1;
             } else {
@@ -786,11 +784,10 @@ export class Hart {
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FSD ? 8 : 4;
             const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
-            const ro = tlbRam[t];
             const fr = fpu.i32;
-            if (tlbTag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
+            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
               mmu.hits++;
-              const o = ro + (lo & 0xfff);
+              const o = (tlbRam[t] >>> 0) + (lo & 0xfff);
               i32[o >>> 2] = fr[2 * rs2];
               if (size === 8) i32[(o >>> 2) + 1] = fr[2 * rs2 + 1];
               const pg = o >>> 12;

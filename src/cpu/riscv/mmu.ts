@@ -74,20 +74,20 @@ export class Mmu {
   /** TLB tags: virtual page number (signed), NaN when empty. */
   readonly tag: Float64Array;
   /**
-   * For the JIT's WebAssembly code: each entry's page address (tag × 4096)
-   * as a little-endian int64 (two int32 words an entry) when the page is RAM
-   * at an offset below 2 GiB, else a value no address matches. One i64
-   * compare of an address with its in-page bits masked then checks the tag,
-   * the alignment and "is RAM" at once (as QEMU's softmmu TLB does).
+   * Each entry's page address (tag × 4096) as a little-endian int64 (two
+   * int32 words an entry) when the page is RAM at an offset below 4 GiB, else
+   * a value no address matches. One compare of an address with its in-page
+   * bits masked then checks the tag, the alignment and "is RAM" at once (as
+   * QEMU's softmmu TLB does): the interpreter compares the two words, the
+   * JIT's WebAssembly code one i64.
    */
   readonly tagWords: Int32Array;
   /** RAM offset of the page, or -1 when the page is not RAM. */
   readonly ramOffset: Float64Array;
   /**
-   * The same as int32 (-1 also for offsets from 2 GiB up), for the JIT's
-   * WebAssembly code: an i32 load gives it the address of the access
-   * directly, where converting the double cost a dependent round and convert
-   * on every load and store.
+   * The same as uint32 words, valid where {@link tagWords} holds the entry's
+   * page address: an int32 load gives the interpreter and the JIT's
+   * WebAssembly code the address of the access directly.
    */
   readonly ramOffset32: Int32Array;
   /** Physical address of the page. */
@@ -219,7 +219,7 @@ export class Mmu {
     const idx = ((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE;
     for (let c = 0; c < CONTEXTS; c++) {
       const t = c * TLB_SIZE + idx;
-      if (this.tag[t] === vpn) this.setTag(t, NaN, -1);
+      if (this.tag[t] === vpn) this.setTag(t, NaN, false);
     }
     const n = USER_CONTEXTS * TLB_SIZE;
     for (const saved of this.userSpaces.values()) {
@@ -393,19 +393,18 @@ export class Mmu {
     if (this.pmpUniform(pagePa)) {
       const ram = this.hart.env.ram;
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
-      const ro32 = ro <= 0x7fffffff ? ro : -1;
-      this.setTag(t, vpn, ro32);
+      this.setTag(t, vpn, ro >= 0 && ro <= 0xffffffff);
       this.phys[t] = pagePa;
       this.ramOffset[t] = ro;
-      this.ramOffset32[t] = ro32;
+      this.ramOffset32[t] = ro; // (as uint32; tagWords marks the entries where it is valid)
     }
     return pa;
   }
 
-  /** Sets entry `t`'s tag (NaN: empty), and its page address in tagWords when it is RAM (`ro32` >= 0). */
-  private setTag(t: number, vpn: number, ro32: number): void {
+  /** Sets entry `t`'s tag (NaN: empty), and its page address in tagWords when its page is RAM at an offset below 4 GiB. */
+  private setTag(t: number, vpn: number, ram: boolean): void {
     this.tag[t] = vpn;
-    if (vpn !== vpn || ro32 < 0) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
+    if (vpn !== vpn || !ram) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
     const hi = Math.floor(vpn / 1048576);
     this.tagWords[2 * t] = (vpn - hi * 1048576) * 4096;
     this.tagWords[2 * t + 1] = hi;
