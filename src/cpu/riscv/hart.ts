@@ -496,7 +496,8 @@ export class Hart {
     const i32 = ram.i32, u8 = ram.u8, u16 = ram.u16;
     const dirty = ram.dirty.bits, codePages = ram.codePages;
     const mmu = this.mmu;
-    // The TLB's page addresses (RAM entries only) and RAM offsets as int32 words: see Mmu.tagWords.
+    // The TLB's page addresses (RAM entries only) and RAM offsets as int32 words. The integer loads and stores
+    // make Mmu.ramHit's check inline: the call measured 2-4% slower on the integer and memory programs.
     const tlbTag = mmu.tagWords, tlbRam = mmu.ramOffset32;
     const cache = this.cache;
     const fpu = this.fpu;
@@ -761,14 +762,13 @@ export class Hart {
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FLD ? 8 : 4;
-            const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
+            const o = mmu.ramHit(mmu.readBase, lo, hi, size);
             const fr = fpu.i32;
-            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
-              // The integer loads' inline TLB hit (a single word is NaN-boxed: unprivileged spec §12.2).
+            if (o >= 0) {
+              // A single word is NaN-boxed (unprivileged spec §12.2).
               mmu.hits++;
-              const o = ((tlbRam[t] >>> 0) + (lo & 0xfff)) >>> 2;
-              fr[2 * rd] = i32[o];
-              fr[2 * rd + 1] = size === 8 ? i32[o + 1] : -1;
+              fr[2 * rd] = i32[o >>> 2];
+              fr[2 * rd + 1] = size === 8 ? i32[(o >>> 2) + 1] : -1;
             } else {
               if (!this.loadSlow(lo, hi, size)) continue;
               fr[2 * rd] = r64.lo;
@@ -783,11 +783,10 @@ export class Hart {
             const lo = (al + imm) | 0;
             const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
             const size = op === Op.FSD ? 8 : 4;
-            const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
+            const o = mmu.ramHit(mmu.writeBase, lo, hi, size);
             const fr = fpu.i32;
-            if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
+            if (o >= 0) {
               mmu.hits++;
-              const o = (tlbRam[t] >>> 0) + (lo & 0xfff);
               i32[o >>> 2] = fr[2 * rs2];
               if (size === 8) i32[(o >>> 2) + 1] = fr[2 * rs2 + 1];
               const pg = o >>> 12;

@@ -29,12 +29,13 @@ export const TLB_MASK = TLB_SIZE - 1;
 const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 /** The U-mode contexts (read, write, fetch) come first. */
 const USER_CONTEXTS = 3;
-/** Where a saved user space keeps its tag words (after tags, RAM offsets, physical addresses, int32 RAM offsets; in units of n entries). */
-const SAVED_TAG_WORDS = 4;
-/** {@link Mmu.tagWords} of empty entries: the int64 2^63 - 1, which no masked address equals (its low bits are set). */
+/** Where a saved user space keeps its tag words (after tags, physical addresses and RAM offsets; in units of n entries). */
+const SAVED_TAG_WORDS = 3;
+/** The {@link Mmu.tagWords} of an entry no address hits: the int64 2^63 - 1, whose low bits no masked address has. */
+const NO_TAG_LO = -1, NO_TAG_HI = 0x7fffffff;
 const EMPTY_TAG_WORDS = (() => {
   const w = new Int32Array(2 * CONTEXTS * TLB_SIZE);
-  for (let i = 0; i < w.length; i += 2) { w[i] = -1; w[i + 1] = 0x7fffffff; }
+  for (let i = 0; i < w.length; i += 2) { w[i] = NO_TAG_LO; w[i + 1] = NO_TAG_HI; }
   return w;
 })();
 const TWO32 = 4294967296;
@@ -79,15 +80,13 @@ export class Mmu {
    * a value no address matches. One compare of an address with its in-page
    * bits masked then checks the tag, the alignment and "is RAM" at once (as
    * QEMU's softmmu TLB does): the interpreter compares the two words, the
-   * JIT's WebAssembly code one i64.
+   * JIT's WebAssembly code one i64 (see {@link ramHit}).
    */
   readonly tagWords: Int32Array;
-  /** RAM offset of the page, or -1 when the page is not RAM. */
-  readonly ramOffset: Float64Array;
   /**
-   * The same as uint32 words, valid where {@link tagWords} holds the entry's
-   * page address: an int32 load gives the interpreter and the JIT's
-   * WebAssembly code the address of the access directly.
+   * RAM offset of the page as a uint32 word, valid where {@link tagWords}
+   * holds the entry's page address: an int32 load gives the interpreter and
+   * the JIT's code the address of the access directly.
    */
   readonly ramOffset32: Int32Array;
   /** Physical address of the page. */
@@ -138,7 +137,6 @@ export class Mmu {
     this.tag = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE).fill(NaN);
     this.tagWords = hart.env.ram.hostArray(Int32Array, 2 * CONTEXTS * TLB_SIZE);
     this.tagWords.set(EMPTY_TAG_WORDS);
-    this.ramOffset = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE);
     this.ramOffset32 = hart.env.ram.hostArray(Int32Array, CONTEXTS * TLB_SIZE);
     this.contextChanged();
   }
@@ -227,7 +225,7 @@ export class Mmu {
         const t = c * TLB_SIZE + idx;
         if (saved[t] !== vpn) continue;
         saved[t] = NaN;
-        saved[SAVED_TAG_WORDS * n + 2 * t] = -1; saved[SAVED_TAG_WORDS * n + 2 * t + 1] = 0x7fffffff;
+        saved[SAVED_TAG_WORDS * n + 2 * t] = NO_TAG_LO; saved[SAVED_TAG_WORDS * n + 2 * t + 1] = NO_TAG_HI;
       }
     }
     this.flushes++;
@@ -255,9 +253,8 @@ export class Mmu {
     let saved = this.userSpaces.get(leaving);
     if (saved === undefined) { saved = new Float64Array((SAVED_TAG_WORDS + 2) * n); this.userSpaces.set(leaving, saved); }
     saved.set(this.tag.subarray(0, n), 0);
-    saved.set(this.ramOffset.subarray(0, n), n);
-    saved.set(this.phys.subarray(0, n), 2 * n);
-    saved.set(this.ramOffset32.subarray(0, n), 3 * n);
+    saved.set(this.phys.subarray(0, n), n);
+    saved.set(this.ramOffset32.subarray(0, n), 2 * n);
     saved.set(this.tagWords.subarray(0, 2 * n), SAVED_TAG_WORDS * n);
     const restore = this.userSpaces.get(entering);
     if (restore === undefined) {
@@ -265,9 +262,8 @@ export class Mmu {
       this.tagWords.set(EMPTY_TAG_WORDS.subarray(0, 2 * n), 0);
     } else {
       this.tag.set(restore.subarray(0, n), 0);
-      this.ramOffset.set(restore.subarray(n, 2 * n), 0);
-      this.phys.set(restore.subarray(2 * n, 3 * n), 0);
-      this.ramOffset32.set(restore.subarray(3 * n, SAVED_TAG_WORDS * n), 0);
+      this.phys.set(restore.subarray(n, 2 * n), 0);
+      this.ramOffset32.set(restore.subarray(2 * n, SAVED_TAG_WORDS * n), 0);
       this.tagWords.set(restore.subarray(SAVED_TAG_WORDS * n), 0);
     }
     this.satpMode = a.mode;
@@ -395,16 +391,27 @@ export class Mmu {
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
       this.setTag(t, vpn, ro >= 0 && ro <= 0xffffffff);
       this.phys[t] = pagePa;
-      this.ramOffset[t] = ro;
       this.ramOffset32[t] = ro; // (as uint32; tagWords marks the entries where it is valid)
     }
     return pa;
   }
 
+  /**
+   * The RAM offset of an access of `size` bytes at (lo, hi) that hits the
+   * TLB context starting at entry `base` on RAM and is aligned; -1 otherwise
+   * (the general path then translates it).
+   */
+  ramHit(base: number, lo: number, hi: number, size: number): number {
+    const t = base + ((lo >>> 12) & TLB_MASK);
+    const w = this.tagWords;
+    if (w[2 * t] !== (lo & (-4096 | (size - 1))) || w[2 * t + 1] !== hi) return -1;
+    return (this.ramOffset32[t] >>> 0) + (lo & 0xfff);
+  }
+
   /** Sets entry `t`'s tag (NaN: empty), and its page address in tagWords when its page is RAM at an offset below 4 GiB. */
   private setTag(t: number, vpn: number, ram: boolean): void {
     this.tag[t] = vpn;
-    if (vpn !== vpn || !ram) { this.tagWords[2 * t] = -1; this.tagWords[2 * t + 1] = 0x7fffffff; return; }
+    if (vpn !== vpn || !ram) { this.tagWords[2 * t] = NO_TAG_LO; this.tagWords[2 * t + 1] = NO_TAG_HI; return; }
     const hi = Math.floor(vpn / 1048576);
     this.tagWords[2 * t] = (vpn - hi * 1048576) * 4096;
     this.tagWords[2 * t + 1] = hi;

@@ -198,7 +198,7 @@ export function generateRegion(blocks: Block[]): string {
   out.push('const { u8, u16, i32, dirty, codePages, ram, r64, int64, shifts } = env;');
   out.push('const G = dp.gen;');
   out.push('return function region(h, p, lim) {');
-  out.push('const xl = h.xl, xh = h.xh, mmu = h.mmu, tag = mmu.tag, tro = mmu.ramOffset;');
+  out.push('const xl = h.xl, xh = h.xh, mmu = h.mmu, tw = mmu.tagWords, tro = mmu.ramOffset32;');
   out.push('const rb = mmu.readBase, wb = mmu.writeBase, csr = h.csr, fpu = h.fpu;');
   if (fpLoadStore) out.push('const fr = fpu.i32;');
   out.push('const pageVa = h.pc - p;');
@@ -427,10 +427,9 @@ class Gen {
     }
   }
 
-  /** The inline TLB check for an access of `size` bytes at (lo, hi) in context base `base`. */
+  /** The inline TLB check for an access of `size` bytes at (lo, hi) in context base `base` (as Mmu.ramHit; ro: the page's RAM offset). */
   private tlbHit(base: string, size: number): string {
-    const align = size > 1 ? ` && (lo & ${size - 1}) === 0` : '';
-    return `const t = ${base} + ((lo >>> 12) & 511), ro = tro[t]; if (tag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0${align})`;
+    return `const t = ${base} + ((lo >>> 12) & 511), ro = tro[t] >>> 0; if (tw[2 * t] === (lo & ${-4096 | (size - 1)}) && tw[2 * t + 1] === hi)`;
   }
 
   private load(i: Insn, k: number, next: number): string {

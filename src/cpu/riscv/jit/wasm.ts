@@ -32,7 +32,6 @@ import type { RegionFn } from '../decode-cache.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { r64 } from '../int64.js';
-import { TLB_MASK } from '../mmu.js';
 import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
@@ -1128,10 +1127,8 @@ export class WasmBackend {
             // The TLB hit on aligned RAM (not a code page, for stores), as the interpreter's FP loads and stores.
             const mmu = h.mmu;
             const size = index & 1 ? 8 : 4;
-            const t = (index < 2 ? mmu.readBase : mmu.writeBase) + ((lo >>> 12) & TLB_MASK);
-            const ro = mmu.ramOffset[t];
-            if (mmu.tag[t] === hi * 1048576 + (lo >>> 12) && ro >= 0 && (lo & (size - 1)) === 0) {
-              const o = ro + (lo & 0xfff);
+            const o = mmu.ramHit(index < 2 ? mmu.readBase : mmu.writeBase, lo, hi, size);
+            if (o >= 0) {
               const w = o >>> 2;
               if (index < 2) {
                 fr[2 * reg] = ram.i32[w]; fr[2 * reg + 1] = size === 8 ? ram.i32[w + 1] : -1;
