@@ -89,9 +89,14 @@ export function isPrivileged(op: number): boolean {
   }
 }
 
+/** True for JAL and the conditional branches: control transfers to pc + imm. */
+export function directJump(op: number): boolean {
+  return op === Op.JAL || (op >= Op.BEQ && op <= Op.BGEU);
+}
+
 /** True for operations that end a block (control transfers). */
 export function endsBlock(op: number): boolean {
-  return op === Op.JAL || op === Op.JALR || (op >= Op.BEQ && op <= Op.BGEU);
+  return op === Op.JALR || directJump(op);
 }
 
 /** Reads the decoded instruction at byte offset `off` of `page`. */

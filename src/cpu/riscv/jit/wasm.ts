@@ -32,7 +32,7 @@ import type { RegionFn } from '../decode-cache.js';
 import type { Hart } from '../hart.js';
 import type { GuestRam } from '../../../memory/guest-memory.js';
 import { r64 } from '../int64.js';
-import { endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
+import { directJump, endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
@@ -328,7 +328,7 @@ class WasmGen {
     private readonly inline: InlineMemory) {
     for (const bl of blocks) {
       const last = bl.insns[bl.insns.length - 1];
-      if ((last.op === Op.JAL || (last.op >= Op.BEQ && last.op <= Op.BGEU)) && last.imm <= 0 && -last.imm <= LOOP_SPAN) this.loops.push(last.off + last.imm, last.off);
+      if (directJump(last.op) && last.imm <= 0 && -last.imm <= LOOP_SPAN) this.loops.push(last.off + last.imm, last.off);
     }
     this.regs = registersUsed(blocks).regs;
     // i64 locals: va, t64, then the registers; i32 locals after them: n, t, k, hits.
@@ -444,7 +444,7 @@ class WasmGen {
       this.fallthrough = index + 1 < this.blocks.length ? this.blocks[index + 1].start : -1;
       const insns = bl.insns;
       const lastInsn = insns[insns.length - 1];
-      const selfLoop = (lastInsn.op === Op.JAL || (lastInsn.op >= Op.BEQ && lastInsn.op <= Op.BGEU)) && lastInsn.off + lastInsn.imm === bl.start;
+      const selfLoop = directJump(lastInsn.op) && lastInsn.off + lastInsn.imm === bl.start;
       if (selfLoop) { this.selfStart = bl.start; this.selfLabel = b.loop(); }
       this.compact = this.inline === 'none' || (this.inline === 'loops' && !this.inLoop(bl.start));
       for (let k = 0; k < insns.length; k++) this.insn(insns[k], k + 1, insns.length);
