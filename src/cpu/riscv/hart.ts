@@ -502,7 +502,6 @@ export class Hart {
     const cache = this.cache;
     const fpu = this.fpu;
     const csr = this.csr;
-    // The pc sequential execution reaches next; any other pc was reached by a jump (or a trap).
     // The fetch page's offset of the instruction sequential execution reaches next, or -1 after a jump, a
     // trap or an interrupt: while it stays on the page, fetching needs no arithmetic on the (double) pc.
     let seqOff = -1;

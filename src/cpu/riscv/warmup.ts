@@ -69,8 +69,6 @@ class Assembler {
 
   label(name: string): void { this.labels.set(name, this.here); }
 
-  align(to: number): void { while (this.here % to !== 0) this.half(0x0001); } // c.nop
-
   /** Pads with `fill` halfwords up to offset `at`. */
   padTo(at: number, fill: number): void {
     if (this.here > at) throw new Error(`warm-up program: past offset 0x${at.toString(16)}`);
@@ -318,7 +316,6 @@ export function warmupProgram(): Uint8Array {
   a.label('end-m'); a.li(A7, 0); a.jal(ZERO, 'after-m');
   a.label('end-s'); a.li(A7, 0); a.jal(ZERO, 'after-s');
   a.label('end-u'); a.li(A7, 0); a.jal(ZERO, 'after-u');
-  a.li(SP, 0); // (unreached: keeps SP in the register list)
 
   a.padTo(BODY, 0x0001); // c.nop up to the body's page
   body(a);
