@@ -95,6 +95,14 @@ export class GuestRam implements GuestMemory {
    * Writers call {@link noteWrite}, which tells the code caches to drop it.
    */
   readonly codePages: Uint8Array;
+  /**
+   * For each page marked in {@link codePages}: the bytes [lo, hi) of it that
+   * may hold cached instructions, as lo | hi << 16 (empty: lo 0xffff, hi 0),
+   * which the code caches widen as they decode. A write outside them cannot
+   * touch cached code (data sharing a page with code), so the JIT's inline
+   * stores skip the code-write path for it.
+   */
+  readonly codeSpan: Int32Array;
   /** Called with a page index when a page holding code is written. */
   /**
    * Called when bytes [offset, offset + length) of page `page`, a page marked
@@ -135,6 +143,7 @@ export class GuestRam implements GuestMemory {
     this.dv = new DataView(this.buffer, 0, size);
     this.dirty = new DirtyBitmap(pages, this.hostArray(Uint8Array, pages));
     this.codePages = this.hostArray(Uint8Array, pages);
+    this.codeSpan = this.hostArray(Int32Array, pages);
   }
 
   /**

@@ -64,6 +64,9 @@ export interface DecodeCacheStats {
   dataWrites: number;
 }
 
+/** GuestRam.codeSpan of a page with nothing decoded yet. */
+const EMPTY_SPAN = 0xffff;
+
 export class DecodeCache {
   private pages = new Map<number, DecodedPage>();
   private free: DecodedPage[] = [];
@@ -90,6 +93,7 @@ export class DecodeCache {
       else { p.ramOffset = ramOffset; p.info.fill(0); p.gen++; p.jit = undefined; }
       this.pages.set(index, p);
       this.ram.codePages[index] = 1;
+      this.ram.codeSpan[index] = EMPTY_SPAN;
       this.stats.pagesDecoded++;
     }
     return p;
@@ -99,6 +103,9 @@ export class DecodeCache {
   decodeSlot(p: DecodedPage, slotOffset: number): number {
     const u16 = this.ram.u16;
     const at = (p.ramOffset + slotOffset) >>> 1;
+    // Widen the page's code span (GuestRam.codeSpan) to the instruction's up to 4 bytes.
+    const spans = this.ram.codeSpan, index = p.ramOffset >>> PAGE_SHIFT, span = spans[index];
+    spans[index] = Math.min(span & 0xffff, slotOffset) | (Math.max(span >>> 16, slotOffset + 4) << 16);
     const lo = u16[at];
     const d = this.scratch;
     let info: number;

@@ -384,29 +384,72 @@ export interface FpUnitState {
   frm: number;
 }
 
+/**
+ * Int32 words of an {@link FpUnit}'s state: the 32 registers (64 words), then
+ * fflags, frm and {@link FpUnit.jitFast}, and a word of padding. A hart keeps
+ * them in RAM's host state area, where the JIT's WebAssembly code reads and
+ * writes them (byte offsets {@link FP_FFLAGS}, {@link FP_FRM}, {@link FP_FAST}).
+ */
+export const FP_STATE_WORDS = 68;
+export const FP_FFLAGS = 256, FP_FRM = 260, FP_FAST = 264;
+/** {@link FpUnit.jitFast} bits. */
+export const FpFast = {
+  /** FP instructions are enabled and the FP state is already Dirty (mstatus.FS, and vsstatus.FS when V=1). */
+  READY: 1,
+  /** frm is RNE and fflags.NX is already set: a correctly rounded result that raises at most NX can be written as is. */
+  RNE_NX: 2,
+} as const;
+
 /** The F/D register file + fcsr, with the hart's integer registers for cross-file moves. */
 export class FpUnit {
-  /** 32 x 64-bit FP registers. Views share one ArrayBuffer (host is little-endian). */
-  readonly buffer: ArrayBuffer = new ArrayBuffer(256);
-  /** f64[i] = register i as double. */
-  readonly f64: Float64Array = new Float64Array(this.buffer);
+  /** f64[i] = register i as double. Views share the state's bytes (the host is little-endian). */
+  readonly f64: Float64Array;
   /** f32[2*i] = low half of register i as single. */
-  readonly f32: Float32Array = new Float32Array(this.buffer);
+  readonly f32: Float32Array;
   /** i32[2*i] = low 32 bits, i32[2*i+1] = high 32 bits of register i. */
-  readonly i32: Int32Array = new Int32Array(this.buffer);
-  /** Accrued exception flags (fcsr bits 4:0). */
-  fflags = 0;
-  /** Dynamic rounding mode (fcsr bits 7:5). */
-  frm = 0;
+  readonly i32: Int32Array;
+  /** fflags, frm, jitFast (see {@link FP_STATE_WORDS}). */
+  private readonly fcsr: Int32Array;
 
   private readonly xlo: Int32Array;
   private readonly xhi: Int32Array;
   private readonly soft = new SoftFloat();
 
-  /** xlo[i]/xhi[i] are the low/high 32 bits (as int32) of integer register x[i]. Index 0 is never written. */
-  constructor(xlo: Int32Array, xhi: Int32Array) {
+  /**
+   * xlo[i]/xhi[i] are the low/high 32 bits (as int32) of integer register x[i]. Index 0 is never written.
+   * `state` ({@link FP_STATE_WORDS} words at an 8-byte aligned offset) holds the registers and fcsr.
+   */
+  constructor(xlo: Int32Array, xhi: Int32Array, state: Int32Array = new Int32Array(FP_STATE_WORDS)) {
+    if (state.length !== FP_STATE_WORDS || state.byteOffset % 8 !== 0) throw new RangeError('FP state must be 68 words, 8-byte aligned');
     this.xlo = xlo;
     this.xhi = xhi;
+    this.f64 = new Float64Array(state.buffer, state.byteOffset, 32);
+    this.f32 = new Float32Array(state.buffer, state.byteOffset, 64);
+    this.i32 = new Int32Array(state.buffer, state.byteOffset, 64);
+    this.fcsr = new Int32Array(state.buffer, state.byteOffset + FP_FFLAGS, 3);
+  }
+
+  /** Accrued exception flags (fcsr bits 4:0). */
+  get fflags(): number { return this.fcsr[0]; }
+  set fflags(v: number) { this.fcsr[0] = v; }
+
+  /** Dynamic rounding mode (fcsr bits 7:5). */
+  get frm(): number { return this.fcsr[1]; }
+  set frm(v: number) { this.fcsr[1] = v; }
+
+  /**
+   * What the JIT's translated code may assume about the FP state ({@link FpFast}
+   * bits). The JIT clears it whenever it enters translated code and sets it
+   * (with {@link noteJitReady}) after an FP instruction it ran in JavaScript,
+   * so it only ever holds within one run of translated code, which changes
+   * neither fcsr nor mstatus but through those JavaScript paths.
+   */
+  get jitFast(): number { return this.fcsr[2]; }
+  set jitFast(v: number) { this.fcsr[2] = v; }
+
+  /** After an FP instruction executed with FP enabled (the state is now Dirty): what translated code may assume. */
+  noteJitReady(): void {
+    this.fcsr[2] = FpFast.READY | (this.fcsr[1] === RNE && (this.fcsr[0] & NX) !== 0 ? FpFast.RNE_NX : 0);
   }
 
   /**

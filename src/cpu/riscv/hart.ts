@@ -17,7 +17,7 @@ import type { TimeSource } from '../../devices/device.js';
 import { Op, AmoFunct, decode, newDecoded } from './decode.js';
 import { DecodeCache, DecodedPage, OP_CROSS_PAGE } from './decode-cache.js';
 import { Access, Cause, Hstatus, Mstatus, MstatusHi, Priv } from './constants.js';
-import { FpUnit } from './fpu.js';
+import { FP_STATE_WORDS, FpUnit } from './fpu.js';
 import { r64, mul64, mulh64, mulhu64, mulhsu64, div64, divu64, rem64, remu64, toNumberS, fromNumber } from './int64.js';
 import { CsrFile, VS_IRQS } from './csr.js';
 import { Mmu, TLB_MASK } from './mmu.js';
@@ -91,6 +91,13 @@ export interface HartStats {
 }
 
 const TWO32 = 4294967296;
+
+/**
+ * Byte offset of a hart's FP state ({@link FpUnit}) from its integer
+ * registers' low words (`Hart.xl`), which are followed by the high words
+ * (`Hart.xh`, at 136): one block of the host state area.
+ */
+export const HART_FP_OFFSET = 272;
 
 export class Hart {
   /** Low/high 32 bits of x0..x31 (+ sink). */
@@ -175,11 +182,12 @@ export class Hart {
 
   constructor(readonly id: number, readonly env: HartEnvironment) {
     this.ram = env.ram;
-    // In RAM's host state area, where the JIT's WebAssembly code reads them.
-    this.xl = env.ram.hostArray(Int32Array, 33);
-    this.xh = env.ram.hostArray(Int32Array, 33);
+    // In RAM's host state area, where the JIT's WebAssembly code reads them: xl, xh, then the FP state.
+    const state = env.ram.hostArray(Int32Array, HART_FP_OFFSET / 4 + FP_STATE_WORDS);
+    this.xl = state.subarray(0, 33);
+    this.xh = state.subarray(34, 67);
     this.cache = env.decodeCache;
-    this.fpu = new FpUnit(this.xl, this.xh);
+    this.fpu = new FpUnit(this.xl, this.xh, state.subarray(HART_FP_OFFSET / 4));
     this.csr = new CsrFile(this, env.time);
     this.mmu = new Mmu(this);
     this.cache.onInvalidate((page) => {

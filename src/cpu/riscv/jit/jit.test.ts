@@ -59,8 +59,36 @@ const RR_FORMS: Array<[number, number, number]> = [
   [1, 0, 0x3b], [1, 4, 0x3b], [1, 5, 0x3b], [1, 6, 0x3b], [1, 7, 0x3b],
 ];
 
-/** Builds one random program; returns its 32-bit words (the body may hold 16-bit pairs). */
-function program(seed: number, straight = false): Uint32Array {
+/**
+ * FP values at DATA + EDGE_AT, where the FPU's fast paths end: signed zeros, subnormals and the smallest
+ * normals, integers and halves at the conversions' range limits, the largest finite numbers, infinities,
+ * quiet and signaling NaNs, as doubles and as NaN-boxed singles (and one single that is not boxed).
+ */
+const EDGE_AT = 64;
+const EDGES: bigint[] = [
+  0n, 0x8000000000000000n, 1n, 0x000fffffffffffffn, 0x0010000000000000n, 0x8010000000000001n,
+  0x3ff0000000000000n, 0xbff8000000000000n, 0x4004000000000000n, 0xbfe0000000000000n,
+  0x41dfffffffe00000n, 0xc1e0000000200000n, 0x43e0000000000000n, 0xc3e0000000000000n, 0x43f0000000000000n, 0x41efffffffff0000n,
+  0x7fefffffffffffffn, 0x7ff0000000000000n, 0xfff0000000000000n, 0x7ff8000000000000n, 0x7ff0000000000001n, 0x3fd5555555555555n,
+  0xffffffff3f800000n, 0xffffffff80000000n, 0xffffffff00800000n, 0xffffffff00000001n, 0xffffffff7f7fffffn,
+  0xffffffff7f800000n, 0xffffffff7f800001n, 0xffffffff3dcccccdn, 0xffffffff4f000000n, 0x000000003f800000n,
+  // and ordinary numbers
+  0x3ff199999999999an, 0xc00d99999999999an, 0x400921fb54442d18n, 0x4202a05f20000000n, 0x3ddb7cdfd9d7bdbbn,
+  0xc4ada56a4b0835c0n, 0x40fe240c9fbe76c9n, 0x3fb999999999999an, 0x81bac9a7b3b7302fn, 0x44dfde9f10a8d361n,
+  0xffffffff3f8ccccdn, 0xffffffffc06ccccdn, 0xffffffff40490fdbn, 0xffffffff501502f9n, 0xffffffff2edbe6ffn,
+  0xffffffffe56d2b52n, 0xffffffff3e99999an,
+];
+
+/** Builds one random program; returns its 32-bit words (the body may hold 16-bit pairs) and, after them, the data page's edge table. */
+/**
+ * What a program's body is made of: everything; everything but the CSR accesses and traps that leave
+ * translated code ('straight', which patches its first instruction); or mostly FP instructions, with a
+ * CSR access (fflags, frm) about every 40 instructions, so that most run in translated code after another.
+ */
+type ProgramKind = 'mixed' | 'straight' | 'fp';
+
+function program(seed: number, kind: ProgramKind = 'mixed'): Uint32Array {
+  const straight = kind === 'straight';
   const r = rng(seed);
   const pick = (n: number): number => r() % n;
   const reg = (): number => pick(32);
@@ -72,9 +100,10 @@ function program(seed: number, straight = false): Uint32Array {
   if (straight) body.push(addi(ACC, ACC, 0));
   for (let k = body.length; k < bodyLen; k++) {
     const left = bodyLen - k - 1;
-    let kind = pick(16);
-    if (straight && (kind === 12 || kind === 13)) kind = 0;
-    switch (kind) {
+    let form = pick(16);
+    if (straight && (form === 12 || form === 13)) form = 0;
+    if (kind === 'fp') form = form < 14 ? 10 : pick(3) === 0 ? 12 : 0;
+    switch (form) {
       case 0: case 1: { // register-immediate ALU
         const f3 = pick(8);
         let imm = (r() & 0xfff) - 2048;
@@ -108,16 +137,30 @@ function program(seed: number, straight = false): Uint32Array {
         else body.push(B(4 * (skip + 1), reg(), reg(), [0, 1, 4, 5, 6, 7][pick(6)]));
         break;
       }
-      case 10: { // FP: loads/stores, arithmetic, int<->fp moves and compares
-        const fr = (): number => pick(32);
-        switch (pick(7)) {
-          case 0: body.push(I(8 * pick(16) - 64, DATA, 3, fr(), 0x07)); break; // fld
-          case 1: body.push(S(8 * pick(16) - 64, fr(), DATA, 3, 0x27)); break; // fsd
-          case 2: body.push(R([0x01, 0x05, 0x09, 0x0d][pick(4)], fr(), fr(), 7, fr(), 0x53)); break; // fadd/fsub/fmul/fdiv.d dyn
-          case 3: body.push(R(0x79, 0, reg(), 0, fr(), 0x53)); break; // fmv.d.x
-          case 4: body.push(R(0x61, 2, fr(), 1, dst(), 0x53)); break; // fcvt.l.d rtz
-          case 5: body.push(R(0x51, fr(), fr(), pick(3), dst(), 0x53)); break; // fle/flt/feq.d
-          default: body.push(R(0x69, 2, reg(), 7, fr(), 0x53)); break; // fcvt.d.l
+      case 10: { // FP: every form of F and D but FMA and FCLASS, on values that include the edge table's
+        // Singles mostly in f0-f15 and doubles in f16-f31, so that most operands are of their operation's format
+        // (a single operation on a double register reads the canonical NaN, which would spread).
+        const fmt = pick(2); // 0: single, 1: double
+        const fr = (f = fmt): number => pick(8) === 0 ? pick(32) : 16 * f + pick(16);
+        const rm = (): number => [0, 1, 2, 3, 4, 7, 7, 7][pick(8)]; // mostly dynamic, as compilers emit
+        const edge = (f: number): number => { // an entry of the format (single entries are boxed, bits 63:32 all set)
+          for (;;) { const k = pick(EDGES.length); if (pick(8) === 0 || (EDGES[k] >> 32n === 0xffffffffn) === (f === 0)) return k; }
+        };
+        switch (pick(16)) {
+          case 0: body.push(I(8 * pick(16) - 64, DATA, 3, fr(1), 0x07)); break; // fld
+          case 1: body.push(S(8 * pick(16) - 64, fr(1), DATA, 3, 0x27)); break; // fsd
+          case 2: case 14: case 15: { const rd = fr(); body.push(I(EDGE_AT + 8 * edge(rd >> 4), DATA, 3, rd, 0x07)); break; } // from the table
+          case 3: body.push(R([0x00, 0x04, 0x08, 0x0c][pick(4)] | fmt, fr(), fr(), rm(), fr(), 0x53)); break; // fadd/fsub/fmul/fdiv
+          case 4: body.push(R(0x2c | fmt, 0, fr(), rm(), fr(), 0x53)); break; // fsqrt
+          case 5: body.push(R(0x78 | fmt, 0, reg(), 0, fr(), 0x53)); break; // fmv.w.x, fmv.d.x
+          case 6: body.push(R(0x70 | fmt, 0, fr(), 0, dst(), 0x53)); break; // fmv.x.w, fmv.x.d
+          case 7: body.push(R(0x60 | fmt, pick(4), fr(), [0, 1, 7][pick(3)], dst(), 0x53)); break; // fcvt.{w,wu,l,lu}.fmt
+          case 8: body.push(R(0x50 | fmt, fr(), fr(), pick(3), dst(), 0x53)); break; // fle/flt/feq
+          case 9: body.push(R(0x68 | fmt, pick(4), reg(), rm(), fr(), 0x53)); break; // fcvt.fmt.{w,wu,l,lu}
+          case 10: body.push(R(0x10 | fmt, fr(), fr(), pick(3), fr(), 0x53)); break; // fsgnj/fsgnjn/fsgnjx
+          case 11: body.push(R(0x14 | fmt, fr(), fr(), pick(2), fr(), 0x53)); break; // fmin/fmax
+          case 12: body.push(fmt ? R(0x21, 0, fr(0), rm(), fr(1), 0x53) : R(0x20, 1, fr(1), rm(), fr(0), 0x53)); break; // fcvt.d.s, fcvt.s.d
+          default: body.push(pick(2) ? I(4 * pick(32) - 64, DATA, 2, fr(0), 0x07) : S(4 * pick(32) - 64, fr(0), DATA, 2, 0x27)); break; // flw, fsw
         }
         break;
       }
@@ -127,8 +170,13 @@ function program(seed: number, straight = false): Uint32Array {
         body.push(R((f5 << 2) | pick(4), f5 === 0x02 ? 0 : reg(), DATA, f3, dst(), 0x2f));
         break;
       }
-      case 12: // CSR traffic that ends translated blocks
-        body.push(pick(2) ? csrrw(dst(), 0x340, reg()) : csrrs(dst(), 0x001, 0)); // mscratch, fflags
+      case 12: // CSR traffic that ends translated blocks: mscratch, fflags (read, or write: NX on or off), frm
+        switch (pick(4)) {
+          case 0: body.push(csrrw(dst(), 0x340, reg())); break;
+          case 1: body.push(csrrs(dst(), 0x001, 0)); break;
+          case 2: body.push(csrrw(dst(), 0x001, reg())); break;
+          default: body.push(I(0x002, [0, 0, 0, 0, 0, 0, 1, 2, 3, 4][pick(10)], 5, dst(), 0x73)); break; // csrrwi frm
+        }
         break;
       case 13: // traps: ecall, ebreak, an illegal word; the handler skips them
         body.push([0x00000073, 0x00100073, 0xffffffff, 0x00000000][pick(4)] >>> 0);
@@ -162,6 +210,7 @@ function program(seed: number, straight = false): Uint32Array {
   w.push(U(0x000c9, PATCH, 0x37)); // x26 = the encoding of addi x25, x25, 0 (0x000c8c93)
   w.push(addi(PATCH, PATCH, -0x36d));
   w.push(U(0x00700, INC, 0x37)); // x24 turns it into addi x25, x25, 7
+  w.push(I(0x001, 1, 6, 0, 0x73)); // csrrsi x0, fflags, NX: as in FP code that has rounded once
   const bodyAt = 24;
   while (w.length < HANDLER_AT) w.push(addi(0, 0, 0));
   // Trap handler: mepc += length of the trapping instruction.
@@ -193,7 +242,10 @@ function program(seed: number, straight = false): Uint32Array {
   w.push(addi(TMP2, TMP2, 0x555));
   w.push(S(0, TMP2, TMP, 2, 0x23));
   w.push(J(0, 0));
-  return Uint32Array.from(w);
+  const image = new Uint32Array((0x10000 + EDGE_AT) / 4 + 2 * EDGES.length);
+  image.set(w);
+  new BigUint64Array(image.buffer, 0x10000 + EDGE_AT).set(EDGES);
+  return image;
 }
 
 interface EndState {
@@ -253,13 +305,14 @@ const MODES: Array<[string, JitBackend, JitOptions]> = [
   ['wasm, inlined and tiered up', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 }],
   ['js', 'js', {}],
 ];
-for (const [mode, backend, options] of MODES) {
-  test(`the JIT (${mode}) ends random programs in the same state as the interpreter`, { timeout: 120_000 }, async () => {
+for (const [mode, backend, options] of MODES) for (const kind of ['mixed', 'fp'] as const) {
+  const what = kind === 'fp' ? 'random FP-heavy programs' : 'random programs';
+  test(`the JIT (${mode}) ends ${what} in the same state as the interpreter`, { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
     let translated = 0, tieredUp = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const image = join(dir, `p${seed}.bin`);
-      writeFileSync(image, new Uint8Array(program(seed).buffer));
+      writeFileSync(image, new Uint8Array(program(seed, kind).buffer));
       const interp = await runOn(image, 'interp');
       const jit = await runOn(image, 'jit', backend, options);
       assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
@@ -276,13 +329,85 @@ test('a store into a translated loop changes what the loop does next', { timeout
   // x25 stays 0 under "addi x25, x25, 0" until the loop patches it to "addi x25, x25, 7" in iteration 20 of 40.
   const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
   const image = join(dir, 'smc.bin');
-  writeFileSync(image, new Uint8Array(program(1000, true).buffer));
+  writeFileSync(image, new Uint8Array(program(1000, 'straight').buffer));
   const interp = await runOn(image, 'interp');
   const jit = await runOn(image, 'jit');
   assert.ok(jit.translations > 0);
   assert.equal(jit.x, interp.x);
   assert.match(interp.x, / 25:0:140 /);
   assert.equal(jit.instret, interp.instret);
+});
+
+/**
+ * Every FP instruction form with an inline fast path in translated code (and their neighbours: static
+ * rounding modes, the other format), on every pair of edge-table operands, folding each result into a
+ * hash (x7) and, after each pair, the exception flags. Three passes: frm RNE with NX set before each
+ * pair (the fast paths run), RNE with no flags set, and RDN. The interpreter, which the fast paths must
+ * match result for result and flag for flag, is the reference.
+ */
+function fpEdgeProgram(): Uint32Array {
+  const w: number[] = [];
+  const ACC_ = 7, K = 15, T = 14, R_ = 13, BITS = 16, SMALL = 17, END = 9, PASS = 10, FRM = 11, FLAGS = 12;
+  const fold = (r: number): void => { w.push(R(0, r, ACC_, 4, ACC_, 0x33), R(1, K, ACC_, 0, ACC_, 0x33)); }; // xor, mul
+  const foldF = (f: number, double = true): void => { w.push(R(double ? 0x71 : 0x70, 0, f, 0, T, 0x53)); fold(T); };
+  w.push(U(0, CODE, 0x17), U(0x10, DATA, 0x37), R(0, DATA, CODE, 0, DATA, 0x33)); // DATA = code + 0x10000
+  w.push(U(0x6, TMP, 0x37), csrrs(0, 0x300, TMP)); // mstatus.FS
+  w.push(addi(END, 0, 8 * EDGES.length), U(0x9e378, K, 0x37), addi(K, K, 0x5b1), addi(PASS, 0, 0), addi(ACC_, 0, 0));
+  const pass = w.length;
+  // frm = pass 2 ? RDN : RNE; the flags each pair starts with = pass 1 ? none : NX
+  w.push(addi(R_, PASS, -2), I(1, R_, 3, R_, 0x13), I(1, R_, 1, FRM, 0x13)); // sltiu, slli
+  w.push(addi(R_, PASS, -1), R(0, R_, 0, 3, FLAGS, 0x33)); // snez
+  w.push(csrrw(0, 0x002, FRM), csrrw(0, 0x001, FLAGS), addi(5, 0, 0), addi(6, 0, 0));
+  const pair = w.length;
+  w.push(R(0, 5, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 1, 0x07)); // f1 = table[i]
+  w.push(R(0, 6, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 2, 0x07)); // f2 = table[j]
+  w.push(R(0x71, 0, 1, 0, BITS, 0x53), I(40 | 0x400, BITS, 5, SMALL, 0x13)); // x16 = bits of f1, x17 = x16 >> 40
+  const ff = (insn: number, double = true): void => { w.push(insn); foldF(4, double); };
+  const fi = (insn: number): void => { w.push(insn); fold(R_); };
+  for (const rm of [7, 0]) {
+    for (const f7 of [0x00, 0x04, 0x08, 0x0c]) { ff(R(f7 | 1, 2, 1, rm, 4, 0x53)); ff(R(f7, 2, 1, rm, 4, 0x53), false); }
+    ff(R(0x2d, 0, 1, rm, 4, 0x53)); ff(R(0x2c, 0, 2, rm, 4, 0x53), false);
+    ff(R(0x21, 0, 1, rm, 4, 0x53)); ff(R(0x20, 1, 2, rm, 4, 0x53), false);
+  }
+  for (const fmt of [0, 1]) {
+    for (let f3 = 0; f3 < 3; f3++) ff(R(0x10 | fmt, 2, 1, f3, 4, 0x53), fmt === 1);
+    for (let f3 = 0; f3 < 2; f3++) ff(R(0x14 | fmt, 2, 1, f3, 4, 0x53), fmt === 1);
+    for (let f3 = 0; f3 < 3; f3++) fi(R(0x50 | fmt, 2, 1, f3, R_, 0x53));
+    for (let rs2 = 0; rs2 < 4; rs2++) {
+      for (const rm of [0, 1, 7]) fi(R(0x60 | fmt, rs2, rm === 1 ? 2 : 1, rm, R_, 0x53));
+      for (const src of [BITS, SMALL]) ff(R(0x68 | fmt, rs2, src, 7, 4, 0x53), fmt === 1);
+    }
+    fi(R(0x70 | fmt, 0, 1, 0, R_, 0x53));
+    ff(R(0x78 | fmt, 0, BITS, 0, 4, 0x53), fmt === 1);
+  }
+  // Loads and stores: fsd, flw (the low half, NaN-boxed), fsw, fld.
+  w.push(S(0, 1, DATA, 3, 0x27)); ff(I(0, DATA, 2, 4, 0x07), false);
+  w.push(S(4, 2, DATA, 2, 0x27)); ff(I(0, DATA, 3, 4, 0x07));
+  // The flags, then the next pair's start: the CSR accesses come last, just before the loops' branches.
+  w.push(csrrs(T, 0x001, 0)); fold(T);
+  w.push(csrrw(0, 0x001, FLAGS));
+  const back = (to: number, rs2: number, rs1: number): void => { w.push(B((to - w.length) * 4, rs2, rs1, 1)); }; // bne
+  w.push(addi(6, 6, 8)); back(pair, END, 6); // next j
+  w.push(addi(5, 5, 8), addi(6, 0, 0)); back(pair, END, 5); // next i
+  w.push(addi(PASS, PASS, 1), addi(R_, 0, 3)); back(pass, R_, PASS); // next pass
+  w.push(U(0x100, TMP, 0x37), U(0x5, TMP2, 0x37), addi(TMP2, TMP2, 0x555), S(0, TMP2, TMP, 2, 0x23), J(0, 0)); // power off
+  const image = new Uint32Array((0x10000 + EDGE_AT) / 4 + 2 * EDGES.length);
+  image.set(w);
+  new BigUint64Array(image.buffer, 0x10000 + EDGE_AT).set(EDGES);
+  return image;
+}
+
+test('FP instructions on edge-case operands give the interpreter\'s results and flags in translated code', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'fp-edges.bin');
+  writeFileSync(image, new Uint8Array(fpEdgeProgram().buffer));
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0, 'the program must power off');
+  for (const [mode, options] of [['calls', {}], ['inlined', { inlineMemory: 'loops' }]] as const) {
+    const jit = await runOn(image, 'jit', 'wasm', options);
+    assert.ok(jit.translations > 0);
+    assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
+  }
 });
 
 /**

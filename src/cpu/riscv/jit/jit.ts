@@ -318,7 +318,7 @@ export class Jit {
     const ram = this.ram;
     const memory = ram.wasmMemory;
     const inside = (a: ArrayBufferView): boolean => ram.inWasmMemory(a);
-    if (memory === undefined || !inside(ram.dirty.bits) || !inside(ram.codePages) ||
+    if (memory === undefined || !inside(ram.dirty.bits) || !inside(ram.codePages) || !inside(ram.codeSpan) ||
       !harts.every((h) => inside(h.xl) && inside(h.xh) && inside(h.mmu.tagWords) && inside(h.mmu.ramOffset32))) return this.backend;
     const scratch = ram.hostArray(Int32Array, SCRATCH_WORDS);
     const words = ram.hostArray(Int32Array, 2 << ENTRY_BITS);
@@ -330,6 +330,7 @@ export class Jit {
       ram, scratch, counts,
       layout: {
         memory, scratch: scratch.byteOffset, dirty: ram.dirty.bits.byteOffset, codePages: ram.codePages.byteOffset,
+        codeSpan: ram.codeSpan.byteOffset,
         entries: entries.byteOffset, entryBits: ENTRY_BITS, counts: counts.byteOffset, countSlots: COUNT_SLOTS,
       },
     }, this.current, this.epoch, this.counters);

@@ -13,10 +13,12 @@
  * The function's shape is the JavaScript back end's: a loop around a
  * dispatch (`br_table` over the page's 2-byte slots) into nested blocks, one
  * per guest block; a jump to a block of the region continues the loop, any
- * other target leaves. Everything that is not plain integer work — slow-path
- * loads and stores (TLB miss, MMIO, misaligned), FP, atomics, a store into a
- * page holding code — calls back into JavaScript, which is exact by
- * construction: it is the interpreter's code.
+ * other target leaves. Integer work, loads and stores that hit the TLB on
+ * RAM, and the common cases of FP arithmetic (see "floating point" below)
+ * run in WebAssembly; everything else — slow-path loads and stores (TLB
+ * miss, MMIO, misaligned), the rest of FP, atomics, a store over cached
+ * code — calls back into JavaScript, which is exact by construction: it is
+ * the interpreter's code.
  *
  * Code size matters as much as code speed here (V8 validates and compiles
  * every byte, and a region runs only a few dozen instructions per entry), so
@@ -34,6 +36,8 @@ import type { GuestRam } from '../../../memory/guest-memory.js';
 import { r64 } from '../int64.js';
 import { directJump, endsBlock, fpIntOperands, registersUsed, type Block } from './translator.js';
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
+import { HART_FP_OFFSET } from '../hart.js';
+import { FP_FAST, FpFast } from '../fpu.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -116,6 +120,8 @@ class ByteWriter {
 
 const PAD_LEB = [0x80, 0x80, 0x80, 0x80, 0x00];
 
+const F64_BITS = new Float64Array(1), F64_BYTES = new Uint8Array(F64_BITS.buffer);
+
 /** Emits function bodies with structured-control depth tracking. */
 class Body extends ByteWriter {
   private depth = 0;
@@ -125,6 +131,7 @@ class Body extends ByteWriter {
   op2(a: number, b: number): this { this.byte2(a, b); return this; }
   i32(v: number): this { this.byte(0x41); this.sleb(v | 0); return this; }
   i64(v: number): this { this.byte(0x42); this.sleb(v); return this; }
+  f64(v: number): this { this.byte(0x44); F64_BITS[0] = v; this.put(F64_BYTES); return this; }
   get(l: number): this { return this.local(0x20, l); }
   set(l: number): this { return this.local(0x21, l); }
   tee(l: number): this { return this.local(0x22, l); }
@@ -169,10 +176,20 @@ const O = {
   i32and: 0x71, i32or: 0x72, i32xor: 0x73, i32shl: 0x74, i32shrs: 0x75, i32shru: 0x76,
   i64add: 0x7c, i64sub: 0x7d, i64mul: 0x7e, i64divs: 0x7f, i64divu: 0x80, i64rems: 0x81, i64remu: 0x82,
   i64and: 0x83, i64or: 0x84, i64xor: 0x85, i64shl: 0x86, i64shrs: 0x87, i64shru: 0x88,
-  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9, f64ne: 0x62, i32gts: 0x4a, i32ltu: 0x49,
+  i32wrap: 0xa7, i64extends: 0xac, i64extendu: 0xad, f64converti64s: 0xb9, f64ne: 0x62, i32gts: 0x4a, i32ltu: 0x49, i32gtu: 0x4b,
   i64extend8s: 0xc2, i64extend16s: 0xc3, i64extend32s: 0xc4,
   select: 0x1b, drop: 0x1a, unreachable: 0x00, ret: 0x0f,
+  // Floating point (IEEE 754 arithmetic, round to nearest, ties to even).
+  f32load: 0x2a, f32store: 0x38, f64store: 0x39,
+  f64lt: 0x63, f64gt: 0x64, f64le: 0x65, f64ge: 0x66,
+  f32sqrt: 0x91, f32add: 0x92, f32sub: 0x93, f32mul: 0x94, f32div: 0x95,
+  f64abs: 0x99, f64trunc: 0x9d, f64nearest: 0x9e, f64sqrt: 0x9f, f64add: 0xa0, f64sub: 0xa1, f64mul: 0xa2, f64div: 0xa3,
+  f64min: 0xa4, f64max: 0xa5,
+  i32truncf64s: 0xaa, i64truncf64s: 0xb0, i64truncf64u: 0xb1,
+  f32converti32s: 0xb2, f32converti32u: 0xb3, f32converti64s: 0xb4, f32converti64u: 0xb5, f32demote: 0xb6,
+  f64converti32s: 0xb7, f64converti32u: 0xb8, f64converti64u: 0xba, f64promote: 0xbb,
 } as const;
+const F32 = 0x7d, F64 = 0x7c;
 
 /** By operation: the wasm opcode of an R-type or branch instruction (0: none). */
 const OPCODE = new Uint8Array(Op.COUNT);
@@ -219,15 +236,16 @@ const siteExtra = (p: number): number => p >>> 20;
 /**
  * Functions of the runtime module (one per machine, see
  * {@link assembleRuntime}) that regions call, in their import order: the
- * slow paths of loads, stores and FP loads and stores (which split 64-bit
- * values for the JavaScript helpers and leave the helper's status in the
- * status global), MULH, and the whole access (TLB lookup, RAM fast path,
- * slow path) of each load kind and each store size.
+ * slow paths of loads and stores (which split 64-bit values for the
+ * JavaScript helpers and leave the helper's status in the status global),
+ * the whole access of FP loads and stores, MULH, the whole access (TLB
+ * lookup, RAM fast path, slow path) of each load kind and each store size,
+ * and the code-write check of a store to a page holding code.
  */
-const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3'];
+const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw'];
 /** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
-const F = { cw: 0, fp: 1, amo: 2, vmm: 3 } as const;
-const FS = { ld: 4, st: 5, fls: 6, mulh: 7, load: 8, store: 15 } as const;
+const F = { fp: 0, amo: 1, vmm: 2 } as const;
+const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14, cw: 18 } as const;
 const FIRST_REGION = 19;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
@@ -261,6 +279,7 @@ export interface WasmLayout {
   scratch: number;
   dirty: number;
   codePages: number;
+  codeSpan: number;
   /** The {@link EntryTable} the chaining dispatcher looks targets up in: byte offset and log2 of its slots. */
   entries: number;
   entryBits: number;
@@ -307,6 +326,9 @@ class WasmGen {
   private readonly t: number;
   private readonly k: number;
   private readonly hits: number;
+  private readonly fa: number;
+  private readonly fb: number;
+  private readonly sa: number;
   private readonly i64Locals: number;
   // Absolute depths of the loop and the exit blocks.
   private loopLabel = 0;
@@ -331,7 +353,7 @@ class WasmGen {
       if (directJump(last.op) && last.imm <= 0 && -last.imm <= LOOP_SPAN) this.loops.push(last.off + last.imm, last.off);
     }
     this.regs = registersUsed(blocks).regs;
-    // i64 locals: va, t64, then the registers; i32 locals after them: n, t, k, hits.
+    // i64 locals: va, t64, then the registers; i32 locals after them: n, t, k, hits; then f64 fa, fb and f32 sa.
     let next = PARAMS;
     this.va = next++;
     this.t64 = next++;
@@ -341,6 +363,9 @@ class WasmGen {
     this.t = next++;
     this.k = next++;
     this.hits = next++;
+    this.fa = next++;
+    this.fb = next++;
+    this.sa = next++;
   }
 
   private getReg(r: number): void {
@@ -412,7 +437,7 @@ class WasmGen {
   generate(): void {
     const b = this.b;
     b.reset();
-    b.uleb(2); b.uleb(this.i64Locals); b.byte(I64); b.uleb(4); b.byte(I32);
+    b.uleb(4); b.uleb(this.i64Locals); b.byte(I64); b.uleb(4); b.byte(I32); b.uleb(2); b.byte(F64); b.uleb(1); b.byte(F32);
     const sc = this.layout.scratch;
     // Registers into locals; the TLB context for the module's shared accesses.
     for (const r of this.regs) this.loadFromMemory(r);
@@ -527,14 +552,9 @@ class WasmGen {
       case Op.SB: case Op.SH: case Op.SW: case Op.SD:
         this.store(op, rs1, rs2, imm, packSite(off, len, k, 31 - Math.clz32(MEM_SIZE[op])));
         return;
-      case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD: {
-        // FP loads and stores go through the interpreter's paths.
-        const index = op === Op.FLW ? 0 : op === Op.FLD ? 1 : op === Op.FSW ? 2 : 3;
-        this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
-        b.i32(packSite(off, len, k, index | ((index < 2 ? rd : rs2) << 2))).call(FS.fls);
-        this.leaveIfHelperSaid();
+      case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD:
+        this.fpLoadStore(op, op === Op.FLW || op === Op.FLD ? rd : rs2, rs1, imm, off, len, k);
         return;
-      }
       case Op.ADDI:
         if (sink) return;
         this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
@@ -587,6 +607,16 @@ class WasmGen {
         this.setReg(rd);
         return;
       case Op.FP: {
+        const fast = this.fpFastPath(imm);
+        let done = 0;
+        if (fast !== undefined) {
+          done = b.block();
+          const slow = b.block();
+          fast(slow);
+          b.br(done);
+          b.end();
+        }
+        // The FPU's JavaScript: every case, exact by construction.
         const io = fpIntOperands(imm);
         if (io.readsRs1) this.syncToMemory((imm >>> 15) & 31);
         b.i32(imm).i32(packSite(off, len, k, 0)).call(F.fp);
@@ -596,6 +626,7 @@ class WasmGen {
           this.loadFromMemory(r);
           if (r !== 0) this.written[r] = 1;
         }
+        if (done !== 0) b.end();
         return;
       }
       case Op.LR_W: case Op.SC_W: case Op.AMO_W: case Op.LR_D: case Op.SC_D: case Op.AMO_D:
@@ -683,15 +714,282 @@ class WasmGen {
     b.if();
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     this.ramOffset(); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
-    // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
+    this.storeMarks(site);
+    b.else();
+    b.get(this.va); this.getReg(rs2); b.i32(site).call(FS.st);
+    this.leaveIfHelperSaid();
+    b.end();
+  }
+
+  /**
+   * After an inline store at RAM offset t: marks its page dirty, and sends a
+   * store to a page holding code through the code-write path (`site`'s extra
+   * field: log2 of the size).
+   */
+  private storeMarks(site: number): void {
+    const b = this.b;
     b.get(this.t).i32(12).op(O.i32shru).tee(this.k).i32(1).mem(O.i32store8, this.layout.dirty);
     b.get(this.k).mem(O.i32load8u, this.layout.codePages);
     b.if();
-    b.get(this.t).i32(site).call(F.cw);
+    b.get(this.t).i32(site).call(FS.cw);
     this.leaveIfImportSaid();
     b.end();
-    b.else();
-    b.get(this.va); this.getReg(rs2); b.i32(site).call(FS.st);
+  }
+
+  // ---- floating point ----
+  //
+  // FP registers and fcsr live in the hart's FP state (FpUnit), at HART_FP_OFFSET from its xl words,
+  // and are read and written in memory by every instruction (no locals: the FPU's JavaScript, the slow
+  // path, works on the same words). An instruction's inline fast path runs only when FpUnit.jitFast says
+  // FP is enabled and already Dirty (so mstatus needs no update) and, for anything that rounds, that the
+  // rounding mode is RNE and NX already accrued: then WebAssembly's IEEE arithmetic (round to nearest,
+  // ties to even) gives the result, and a check of the result (finite, and for products, quotients and
+  // roots clear of the subnormal range, where tininess would raise UF) rules out every other flag.
+  // Anything else — NaNs, infinities, zeros and subnormals where they matter, other rounding modes, NX
+  // not yet set, fused multiply-add, FCLASS — goes to the FPU's JavaScript.
+
+  /** Leaves for `slow` unless FpUnit.jitFast has every bit of `need`. */
+  private fpNeed(need: number, slow: number): void {
+    const b = this.b;
+    b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + FP_FAST);
+    if (need === FpFast.READY) b.i32(need).op(O.i32and).op(O.i32eqz);
+    else b.i32(need).op(O.i32ne);
+    b.brIf(slow);
+  }
+
+  /** Pushes FP register r as a double. */
+  private freg(r: number): void {
+    this.b.get(P.xl).mem(O.f64load, HART_FP_OFFSET + 8 * r);
+  }
+
+  /** Leaves for `slow` unless FP register r holds a NaN-boxed single; then pushes it. */
+  private fregS(r: number, slow: number): void {
+    const b = this.b;
+    b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * r + 4).i32(-1).op(O.i32ne).brIf(slow);
+    b.get(P.xl).mem(O.f32load, HART_FP_OFFSET + 8 * r);
+  }
+
+  /** FP register rd = local `l` (a double). */
+  private setFreg(rd: number, l: number): void {
+    this.b.get(P.xl).get(l).mem(O.f64store, HART_FP_OFFSET + 8 * rd);
+  }
+
+  /** FP register rd = local `l` (a single), NaN-boxed. */
+  private setFregS(rd: number, l: number): void {
+    const b = this.b;
+    b.get(P.xl).get(l).mem(O.f32store, HART_FP_OFFSET + 8 * rd);
+    b.get(P.xl).i32(-1).mem(O.i32store, HART_FP_OFFSET + 8 * rd + 4);
+  }
+
+  /**
+   * Leaves for `slow` unless local `l` (f64, or f32 when `single`) is finite
+   * and, when `normal`, of magnitude above the smallest normal number of its
+   * format: a correctly rounded result there is not tiny (tininess is
+   * detected after rounding) and did not overflow. Uses fb.
+   */
+  private fpCheck(l: number, single: boolean, normal: boolean, slow: number): void {
+    const b = this.b;
+    b.get(l);
+    if (single) b.op(O.f64promote);
+    b.op(O.f64abs);
+    if (normal) b.tee(this.fb).f64(single ? 2 ** -126 : 2 ** -1022).op(O.f64gt).get(this.fb);
+    b.f64(Infinity).op(O.f64lt);
+    if (normal) b.op(O.i32and);
+    b.op(O.i32eqz).brIf(slow);
+  }
+
+  /** Leaves for `slow` when fa or fb is a NaN. */
+  private notNaN(slow: number): void {
+    this.b.get(this.fa).get(this.fa).op(O.f64eq).get(this.fb).get(this.fb).op(O.f64eq).op(O.i32and).op(O.i32eqz).brIf(slow);
+  }
+
+  /**
+   * The inline fast path of OP-FP instruction `raw`, as a function emitting it
+   * (it branches to `slow` for the FPU's JavaScript), or undefined when
+   * there is none.
+   */
+  private fpFastPath(raw: number): ((slow: number) => void) | undefined {
+    if ((raw & 0x7f) !== 0x53) return undefined; // fused multiply-add
+    const b = this.b;
+    const rd = (raw >>> 7) & 31, rm = (raw >>> 12) & 7, rs1 = (raw >>> 15) & 31, rs2 = (raw >>> 20) & 31;
+    const funct7 = raw >>> 25, double = (funct7 & 1) !== 0;
+    const ROUND = FpFast.READY | FpFast.RNE_NX;
+    // An operation that may round: RNE, statically or dynamically. An exact one: any valid rm (a dynamic one is
+    // valid when frm is, which ROUND implies).
+    const rne = rm === 0 || rm === 7;
+    const exact = rm === 7 ? ROUND : rm <= 4 ? FpFast.READY : 0;
+    // Operands into fa (and fb), as doubles (a single is exact as one).
+    const operands = (slow: number, two: boolean): void => {
+      if (double) { this.freg(rs1); b.set(this.fa); if (two) { this.freg(rs2); b.set(this.fb); } return; }
+      this.fregS(rs1, slow); b.op(O.f64promote).set(this.fa);
+      if (two) { this.fregS(rs2, slow); b.op(O.f64promote).set(this.fb); }
+    };
+    switch (funct7) {
+      case 0x00: case 0x04: case 0x08: case 0x0c: case 0x01: case 0x05: case 0x09: case 0x0d: case 0x2c: case 0x2d: {
+        // FADD, FSUB, FMUL, FDIV, FSQRT
+        const sqrt = funct7 >= 0x2c;
+        if (!rne || (sqrt && rs2 !== 0)) return undefined;
+        const k = sqrt ? 4 : funct7 >>> 2;
+        return (slow) => {
+          this.fpNeed(ROUND, slow);
+          const l = double ? this.fa : this.sa;
+          if (double) { this.freg(rs1); if (!sqrt) this.freg(rs2); } else { this.fregS(rs1, slow); if (!sqrt) this.fregS(rs2, slow); }
+          b.op((double ? [O.f64add, O.f64sub, O.f64mul, O.f64div, O.f64sqrt] : [O.f32add, O.f32sub, O.f32mul, O.f32div, O.f32sqrt])[k]);
+          b.set(l);
+          // Sums of floating-point numbers are never both tiny and inexact.
+          this.fpCheck(l, !double, k >= 2, slow);
+          if (double) this.setFreg(rd, l); else this.setFregS(rd, l);
+        };
+      }
+      case 0x10: case 0x11: // FSGNJ, FSGNJN, FSGNJX
+        if (rm > 2) return undefined;
+        return (slow) => {
+          this.fpNeed(FpFast.READY, slow);
+          if (double) {
+            // J: a ^ ((a ^ b) & S); JN: the same ^ S; JX: a ^ (b & S)
+            b.get(P.xl);
+            b.get(P.xl).mem(O.i64load, HART_FP_OFFSET + 8 * rs1).tee(this.va);
+            if (rm !== 2) b.get(this.va);
+            b.get(P.xl).mem(O.i64load, HART_FP_OFFSET + 8 * rs2);
+            if (rm !== 2) b.op(O.i64xor);
+            b.i64(MIN64).op(O.i64and).op(O.i64xor);
+            if (rm === 1) b.i64(MIN64).op(O.i64xor);
+            b.mem(O.i64store, HART_FP_OFFSET + 8 * rd);
+            return;
+          }
+          for (const r of [rs1, rs2]) b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * r + 4).i32(-1).op(O.i32ne).brIf(slow);
+          b.get(P.xl);
+          b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * rs1).tee(this.k);
+          if (rm !== 2) b.get(this.k);
+          b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * rs2);
+          if (rm !== 2) b.op(O.i32xor);
+          b.i32(-2147483648).op(O.i32and).op(O.i32xor);
+          if (rm === 1) b.i32(-2147483648).op(O.i32xor);
+          b.mem(O.i32store, HART_FP_OFFSET + 8 * rd);
+          b.get(P.xl).i32(-1).mem(O.i32store, HART_FP_OFFSET + 8 * rd + 4);
+        };
+      case 0x14: case 0x15: // FMIN, FMAX: WebAssembly's also order -0 below +0; NaNs go to the slow path.
+        if (rm > 1) return undefined;
+        return (slow) => {
+          this.fpNeed(FpFast.READY, slow);
+          operands(slow, true);
+          this.notNaN(slow);
+          b.get(this.fa).get(this.fb).op(rm === 0 ? O.f64min : O.f64max).set(this.fa);
+          if (double) { this.setFreg(rd, this.fa); return; }
+          b.get(this.fa).op(O.f32demote).set(this.sa);
+          this.setFregS(rd, this.sa);
+        };
+      case 0x20: // FCVT.S.D
+        if (!rne || rs2 !== 1) return undefined;
+        return (slow) => {
+          this.fpNeed(ROUND, slow);
+          this.freg(rs1); b.op(O.f32demote).set(this.sa);
+          this.fpCheck(this.sa, true, true, slow);
+          this.setFregS(rd, this.sa);
+        };
+      case 0x21: // FCVT.D.S (exact)
+        if (exact === 0 || rs2 !== 0) return undefined;
+        return (slow) => {
+          this.fpNeed(exact, slow);
+          this.fregS(rs1, slow); b.op(O.f64promote).tee(this.fa).get(this.fa).op(O.f64eq).op(O.i32eqz).brIf(slow);
+          this.setFreg(rd, this.fa);
+        };
+      case 0x50: case 0x51: // FLE, FLT, FEQ
+        if (rm > 2) return undefined;
+        return (slow) => {
+          this.fpNeed(FpFast.READY, slow);
+          operands(slow, true);
+          this.notNaN(slow);
+          b.get(this.fa).get(this.fb).op([O.f64le, O.f64lt, O.f64eq][rm]).op(O.i64extendu);
+          this.setReg(rd);
+        };
+      case 0x60: case 0x61: { // FCVT.W, WU, L, LU from S or D: RTZ or RNE; out of range (and NaN) to the slow path
+        if (rs2 > 3 || !(rne || rm === 1)) return undefined;
+        const [lo, hi] = [[-(2 ** 31), 2 ** 31 - 1], [0, 2 ** 32 - 1], [-(2 ** 63), 2 ** 63], [0, 2 ** 64]][rs2];
+        return (slow) => {
+          this.fpNeed(ROUND, slow);
+          operands(slow, false);
+          b.get(this.fa).op(rm === 1 ? O.f64trunc : O.f64nearest).tee(this.fa);
+          // -0 passes the unsigned ranges' lower bound: it converts to 0, as the rounded result.
+          b.f64(lo).op(O.f64ge).get(this.fa).f64(hi).op(rs2 < 2 ? O.f64le : O.f64lt).op(O.i32and).op(O.i32eqz).brIf(slow);
+          b.get(this.fa);
+          if (rs2 === 0) b.op(O.i32truncf64s).op(O.i64extends);
+          else if (rs2 === 1) b.op(O.i64truncf64u).op(O.i32wrap).op(O.i64extends);
+          else b.op(rs2 === 2 ? O.i64truncf64s : O.i64truncf64u);
+          this.setReg(rd);
+        };
+      }
+      case 0x68: case 0x69: { // FCVT.S/D from W, WU, L, LU: exact but for a double from a 64-bit integer, or a single
+        if (rs2 > 3) return undefined;
+        const rounds = !double || rs2 >= 2;
+        if (rounds ? !rne : exact === 0) return undefined;
+        return (slow) => {
+          this.fpNeed(rounds ? ROUND : exact, slow);
+          this.getReg(rs1);
+          if (rs2 < 2) b.op(O.i32wrap);
+          const conv = double ? [O.f64converti32s, O.f64converti32u, O.f64converti64s, O.f64converti64u]
+            : [O.f32converti32s, O.f32converti32u, O.f32converti64s, O.f32converti64u];
+          b.op(conv[rs2]);
+          if (double) { b.set(this.fa); this.setFreg(rd, this.fa); } else { b.set(this.sa); this.setFregS(rd, this.sa); }
+        };
+      }
+      case 0x70: case 0x71: // FMV.X.W, FMV.X.D (FCLASS: the slow path)
+        if (rm !== 0 || rs2 !== 0) return undefined;
+        return (slow) => {
+          this.fpNeed(FpFast.READY, slow);
+          b.get(P.xl).mem(double ? O.i64load : O.i64load32s, HART_FP_OFFSET + 8 * rs1);
+          this.setReg(rd);
+        };
+      case 0x78: case 0x79: // FMV.W.X, FMV.D.X
+        if (rm !== 0 || rs2 !== 0) return undefined;
+        return (slow) => {
+          this.fpNeed(FpFast.READY, slow);
+          b.get(P.xl); this.getReg(rs1);
+          if (double) { b.mem(O.i64store, HART_FP_OFFSET + 8 * rd); return; }
+          b.mem(O.i64store32, HART_FP_OFFSET + 8 * rd);
+          b.get(P.xl).i32(-1).mem(O.i32store, HART_FP_OFFSET + 8 * rd + 4);
+        };
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * FLW, FLD, FSW, FSD of FP register `reg` at rs1 + imm: inline (in loops) when FP is enabled and Dirty and the
+   * TLB hits aligned RAM, as integer loads and stores; else the runtime's shared path, which calls the
+   * interpreter's.
+   */
+  private fpLoadStore(op: number, reg: number, rs1: number, imm: number, off: number, len: number, k: number): void {
+    const b = this.b;
+    const index = op === Op.FLW ? 0 : op === Op.FLD ? 1 : op === Op.FSW ? 2 : 3;
+    const size = (index & 1) !== 0 ? 8 : 4;
+    const site = packSite(off, len, k, index | (reg << 2));
+    this.getReg(rs1); if (imm !== 0) b.i64(imm).op(O.i64add);
+    if (this.compact) {
+      b.i32(site).call(FS.fls);
+      this.leaveIfHelperSaid();
+      return;
+    }
+    b.set(this.va);
+    const done = b.block();
+    const slow = b.block();
+    this.fpNeed(FpFast.READY, slow);
+    this.tlb(index < 2 ? P.rb : P.wb, size);
+    b.op(O.i32eqz).brIf(slow);
+    b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
+    if (index < 2) {
+      b.get(P.xl); this.ramOffset();
+      if (size === 8) b.mem(O.i64load); else b.mem(O.i64load32u).i64(-4294967296).op(O.i64or); // NaN-boxed
+      b.mem(O.i64store, HART_FP_OFFSET + 8 * reg);
+    } else {
+      this.ramOffset(); b.tee(this.t);
+      b.get(P.xl).mem(size === 8 ? O.i64load : O.i32load, HART_FP_OFFSET + 8 * reg);
+      b.mem(size === 8 ? O.i64store : O.i32store);
+      this.storeMarks(packSite(off, len, k, size === 8 ? 3 : 2));
+    }
+    b.br(done);
+    b.end();
+    b.get(this.va).i32(site).call(FS.fls);
     this.leaveIfHelperSaid();
     b.end();
   }
@@ -781,8 +1079,8 @@ const BATCH_HEAD: Uint8Array = (() => {
   const imports = new ByteWriter(512);
   const fn = (module: string, field: string, type: number): void => { name(imports, module); name(imports, field); imports.byte(0x00); imports.uleb(type); };
   imports.uleb(FIRST_REGION + 2);
-  fn('h', 'cw', T_HELPER2); fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO); fn('h', 'vmm', T_HELPER1);
-  for (const e of RUNTIME_EXPORTS) fn('r', e, e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
+  fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO); fn('h', 'vmm', T_HELPER1);
+  for (const e of RUNTIME_EXPORTS) fn('r', e, e === 'cw' ? T_HELPER2 : e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
   name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]); // memory, min 0 pages
   name(imports, 'r'); name(imports, 'status'); imports.put([0x03, I32, 0x01]); // mutable i32 global
   section(out, 2, imports);
@@ -819,9 +1117,9 @@ function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: Inli
 
 /** Function indices in the runtime module: its imports (JavaScript helpers), then its own functions. */
 const RF = { ld: 0, st: 1, cw: 2, fls: 3 } as const;
-const RS = { run: 4, ld: 5, st: 6 } as const;
+const RS = { run: 4, ld: 5, st: 6, cw: 20 } as const;
 /** The runtime module's globals: status (exported), the TLB context of the running region, and TLB hits. */
-const G_RB = 1, G_WB = 2, G_TAG = 3, G_RO = 4, G_HITS = 5;
+const G_RB = 1, G_WB = 2, G_TAG = 3, G_RO = 4, G_HITS = 5, G_XL = 6;
 
 /** The bodies of the runtime module's functions after `run`, in {@link RUNTIME_EXPORTS} order, as code section entries. */
 function runtimeCode(layout: WasmLayout): Uint8Array {
@@ -836,6 +1134,16 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     out.uleb(b.len); out.put(b.view());
   };
   const split = (b: Body, l: number): void => { b.get(l).op(O.i32wrap).get(l).i64(32).op(O.i64shru).op(O.i32wrap); };
+  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's byte index in t.
+  const tlb = (b: Body, base: number, size: number, t: number): void => {
+    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
+    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
+    b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.tagWords
+  };
+  const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
+  const ramOffset = (b: Body, t: number): void => {
+    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.ramOffset32
+  };
   // ld(va, old, site): the helper's value (extended as the load's kind says), or old if it trapped.
   fn([], (b) => {
     split(b, 0); b.get(2).call(RF.ld).globalSet(G_STATUS);
@@ -843,8 +1151,45 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
   });
   // st(va, value, site).
   fn([], (b) => { split(b, 0); split(b, 1); b.get(2).call(RF.st).globalSet(G_STATUS); });
-  // fls(va, site).
-  fn([], (b) => { split(b, 0); b.get(1).call(RF.fls).globalSet(G_STATUS); });
+  // fls(va, site: op index (FLW, FLD, FSW, FSD) | FP register << 2): when FP is enabled and Dirty
+  // (FpUnit.jitFast) and the TLB hits aligned RAM, the access, as an inline FP load or store does it; else the
+  // JavaScript helper. Locals: index (2), t (3), o (4), the register's address (5).
+  fn([[4, I32]], (b) => {
+    const VA = 0, SITE = 1, X = 2, T = 3, OFF = 4, R = 5;
+    const slow = b.block();
+    b.globalGet(G_XL).mem(O.i32load, HART_FP_OFFSET + FP_FAST).i32(FpFast.READY).op(O.i32and).op(O.i32eqz).brIf(slow);
+    b.get(SITE).i32(20).op(O.i32shru).i32(3).op(O.i32and).set(X);
+    // The TLB entry of the read or write context, and the compare of Mmu.tagWords (alignment 4 or 8).
+    b.get(VA).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and);
+    b.globalGet(G_WB).globalGet(G_RB).get(X).i32(2).op(O.i32ges).op(O.select).op(O.i32add).i32(3).op(O.i32shl).tee(T);
+    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
+    b.get(VA).i64(-4096).i64(7).i64(3).get(X).i32(1).op(O.i32and).op(O.select).op(O.i64or).op(O.i64and).op(O.i64ne).brIf(slow);
+    hit(b);
+    ramOffset(b, T); b.set(OFF);
+    b.globalGet(G_XL).get(SITE).i32(22).op(O.i32shru).i32(3).op(O.i32shl).op(O.i32add).set(R);
+    const store = b.block();
+    b.get(X).i32(2).op(O.i32ges).brIf(store);
+    b.get(R);
+    b.get(X).ifTyped(I64);
+    b.get(OFF).mem(O.i64load).else().get(OFF).mem(O.i64load32u).i64(-4294967296).op(O.i64or).end(); // FLW: NaN-boxed
+    b.mem(O.i64store, HART_FP_OFFSET);
+    b.op(O.ret);
+    b.end(); // store
+    b.get(X).i32(3).op(O.i32eq);
+    b.if();
+    b.get(OFF).get(R).mem(O.i64load, HART_FP_OFFSET).mem(O.i64store);
+    b.else().get(OFF).get(R).mem(O.i32load, HART_FP_OFFSET).mem(O.i32store).end();
+    // dirty[o >> 12] = 1; a page holding code goes through the code-write check (its site: log2 of the size).
+    b.get(OFF).i32(12).op(O.i32shru).tee(T).i32(1).mem(O.i32store8, layout.dirty);
+    b.get(T).mem(O.i32load8u, layout.codePages);
+    b.if();
+    b.get(OFF).get(SITE).i32(0xfffff).op(O.i32and).get(X).i32(1).op(O.i32and).i32(2).op(O.i32add).i32(20).op(O.i32shl).op(O.i32or);
+    b.call(RS.cw).globalSet(G_STATUS);
+    b.end();
+    b.op(O.ret);
+    b.end(); // slow
+    split(b, VA); b.get(SITE).call(RF.fls).globalSet(G_STATUS);
+  });
   // mulh(a, b, kind): the high 64 bits of a × b; kind bit 0: a is signed, bit 1: b is signed.
   fn([[3, I64]], (b) => {
     const A = 0, B = 1, KIND = 2, LH = 3, HL = 4, HI = 5;
@@ -862,16 +1207,6 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.get(HI).get(B).i64(0).get(A).i64(0).op(O.i64lts).get(KIND).op(O.i32and).op(O.select).op(O.i64sub).set(HI);
     b.get(HI).get(A).i64(0).get(B).i64(0).op(O.i64lts).get(KIND).i32(1).op(O.i32shru).op(O.i32and).op(O.select).op(O.i64sub);
   });
-  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's byte index in t.
-  const tlb = (b: Body, base: number, size: number, t: number): void => {
-    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
-    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
-    b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.tagWords
-  };
-  const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
-  const ramOffset = (b: Body, t: number): void => {
-    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.ramOffset32
-  };
   // load<kind>(va, old, site) -> value: locals t (3), two i64 (4, 5) unused.
   LOAD_SIZE.forEach((size, kind) => {
     fn([[1, I32], [2, I64]], (b) => {
@@ -892,12 +1227,26 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
       // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
       b.get(6).i32(12).op(O.i32shru).tee(3).i32(1).mem(O.i32store8, layout.dirty);
       b.get(3).mem(O.i32load8u, layout.codePages);
-      b.if(); b.get(6).get(2).call(RF.cw).globalSet(G_STATUS); b.end();
+      b.if(); b.get(6).get(2).call(RS.cw).globalSet(G_STATUS); b.end();
       b.else();
       b.get(0).get(1).get(2).call(RS.st);
       b.end();
     });
   }
+  // cw(o, site) -> status: a store of 1 << (site's extra field) bytes at RAM offset o, on a page holding code,
+  // goes to the code-write path when it overlaps the page's code span (GuestRam.codeSpan); local span (2).
+  fn([[1, I32]], (b) => {
+    b.get(0).i32(12).op(O.i32shru).i32(2).op(O.i32shl).mem(O.i32load, layout.codeSpan).set(2);
+    b.get(0).i32(4095).op(O.i32and).get(2).i32(16).op(O.i32shru).op(O.i32ltu); // start < hi
+    b.get(0).i32(4095).op(O.i32and).i32(1).get(1).i32(20).op(O.i32shru).op(O.i32shl).op(O.i32add);
+    b.get(2).i32(0xffff).op(O.i32and).op(O.i32gtu); // end > lo
+    b.op(O.i32and);
+    b.ifTyped(I32);
+    b.get(0).get(1).call(RF.cw);
+    b.else();
+    b.i32(0);
+    b.end();
+  });
   return out.view().slice();
 }
 
@@ -945,11 +1294,11 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
     name(imports, 'h'); name(imports, field); imports.byte(0x00); imports.uleb(type);
   }
   section(out, 2, imports);
-  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6]; // run, then RUNTIME_EXPORTS
+  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 4]; // run, then RUNTIME_EXPORTS
   const funcs = new ByteWriter(64);
   funcs.uleb(fnTypes.length); funcs.put(fnTypes);
   section(out, 3, funcs);
-  out.put([6, 31, 6, ...[0, 1, 2, 3, 4, 5].flatMap(() => [I32, 1, 0x41, 0, 0x0b])]); // six mutable i32 globals, 0
+  out.put([6, 36, 7, ...[0, 1, 2, 3, 4, 5, 6].flatMap(() => [I32, 1, 0x41, 0, 0x0b])]); // seven mutable i32 globals, 0
   const exports = new ByteWriter(256);
   exports.uleb(2 + RUNTIME_EXPORTS.length);
   name(exports, 'run'); exports.put([0x00, RS.run]);
@@ -962,6 +1311,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   const sc = layout.scratch;
   // The TLB context for the shared accesses.
   b.get(D.rb).globalSet(G_RB).get(D.wb).globalSet(G_WB).get(D.tag).globalSet(G_TAG).get(D.ro).globalSet(G_RO);
+  b.get(D.xl).globalSet(G_XL);
   b.get(D.pvLo).op(O.i64extendu).get(D.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(D.pv);
   const again = b.loop();
   b.i32(sc).get(D.pv).mem(O.i64store, 4 * S_PV);
@@ -1075,8 +1425,8 @@ export class WasmBackend {
      * instruction count to leave with, having set the exit kind and pc in the
      * scratch area. ld (lo, hi, site: load kind), st (lo, hi, vl, vh, site:
      * log2 size), cw (RAM offset, site: log2 size), fls (lo, hi, site: op index
-     * | reg << 2) are called by the runtime module; fp (raw, site) and amo (op,
-     * rd, rs1, rs2, imm, site) and cw by regions.
+     * | reg << 2) are called by the runtime module; fp (raw, site), amo (op,
+     * rd, rs1, rs2, imm, site) and vmm (site) by regions.
      */
     this.imports = {
       h: {
@@ -1117,6 +1467,7 @@ export class WasmBackend {
           const h = hart();
           if (!h.csr.fpEnabled() || !h.fpu.execute(raw)) { at(siteOff(site)); h.illegal(raw); return trapped(site); }
           h.csr.fpDirty();
+          h.fpu.noteJitReady();
           return 0;
         },
         fls: (lo: number, hi: number, site: number): number => {
@@ -1132,7 +1483,7 @@ export class WasmBackend {
               const w = o >>> 2;
               if (index < 2) {
                 fr[2 * reg] = ram.i32[w]; fr[2 * reg + 1] = size === 8 ? ram.i32[w + 1] : -1;
-                mmu.hits++; h.csr.fpDirty();
+                mmu.hits++; h.csr.fpDirty(); h.fpu.noteJitReady();
                 return 0;
               }
               if (ram.codePages[o >>> 12] === 0) {
@@ -1152,6 +1503,7 @@ export class WasmBackend {
             fr[2 * reg] = r64.lo; fr[2 * reg + 1] = size === 8 ? r64.hi : -1;
           } else if (!h.storeSlow(lo, hi, index === 3 ? 8 : 4, fr[2 * reg], fr[2 * reg + 1])) return trapped(site);
           h.csr.fpDirty();
+          h.fpu.noteJitReady();
           return after(h, e, site);
         },
         // The inline VMM call of binary translation: the VMM emulated the instruction and set the pc, or the
@@ -1159,6 +1511,7 @@ export class WasmBackend {
         vmm: (site: number): number => {
           const h = hart();
           at(siteOff(site));
+          h.fpu.jitFast = 0; // the emulated instruction may change what FpUnit.jitFast tells
           if (h.inlineVmmCall()) return trapped(site);
           scratch[S_KIND] = EXIT_SET; // the pc is the instruction's (at() set it)
           return siteCount(site) - 1;
@@ -1241,6 +1594,7 @@ export class WasmBackend {
       const mmu = h.mmu;
       const pageVa = h.pc - p;
       current.hart = h;
+      h.fpu.jitFast = 0; // the FP helpers set it again (see FpUnit.jitFast)
       const pvHi = Math.floor(pageVa / TWO32);
       const n = run(index, p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
         h.xl.byteOffset, h.xh.byteOffset, mmu.tagWords.byteOffset, mmu.ramOffset32.byteOffset, mmu.fetchBase, ramOffset);
