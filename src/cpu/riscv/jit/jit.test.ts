@@ -42,6 +42,10 @@ const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
 const J = (imm: number, rd: number): number =>
   ((((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f) >>> 0;
 const U = (imm20: number, rd: number, op: number): number => (((imm20 & 0xfffff) << 12) | (rd << 7) | op) >>> 0;
+/** The R4 format of the fused multiply-adds (opcode MADD, MSUB, NMSUB, NMADD). */
+const R4 = (rs3: number, fmt: number, rs2: number, rs1: number, rm: number, rd: number, op: number): number =>
+  ((rs3 << 27) | (fmt << 25) | (rs2 << 20) | (rs1 << 15) | (rm << 12) | (rd << 7) | op) >>> 0;
+const FMA_OPCODES = [0x43, 0x47, 0x4b, 0x4f];
 const addi = (rd: number, rs1: number, imm: number): number => I(imm, rs1, 0, rd, 0x13);
 const csrrw = (rd: number, csr: number, rs1: number): number => I(csr, rs1, 1, rd, 0x73);
 const csrrs = (rd: number, csr: number, rs1: number): number => I(csr, rs1, 2, rd, 0x73);
@@ -149,7 +153,8 @@ function program(seed: number, kind: ProgramKind = 'mixed'): Uint32Array {
         switch (pick(16)) {
           case 0: body.push(I(8 * pick(16) - 64, DATA, 3, fr(1), 0x07)); break; // fld
           case 1: body.push(S(8 * pick(16) - 64, fr(1), DATA, 3, 0x27)); break; // fsd
-          case 2: case 14: case 15: { const rd = fr(); body.push(I(EDGE_AT + 8 * edge(rd >> 4), DATA, 3, rd, 0x07)); break; } // from the table
+          case 2: case 14: { const rd = fr(); body.push(I(EDGE_AT + 8 * edge(rd >> 4), DATA, 3, rd, 0x07)); break; } // from the table
+          case 15: body.push(R4(fr(), fmt, fr(), fr(), rm(), fr(), FMA_OPCODES[pick(4)])); break; // fmadd/fmsub/fnmsub/fnmadd
           case 3: body.push(R([0x00, 0x04, 0x08, 0x0c][pick(4)] | fmt, fr(), fr(), rm(), fr(), 0x53)); break; // fadd/fsub/fmul/fdiv
           case 4: body.push(R(0x2c | fmt, 0, fr(), rm(), fr(), 0x53)); break; // fsqrt
           case 5: body.push(R(0x78 | fmt, 0, reg(), 0, fr(), 0x53)); break; // fmv.w.x, fmv.d.x
@@ -361,6 +366,7 @@ function fpEdgeProgram(): Uint32Array {
   const pair = w.length;
   w.push(R(0, 5, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 1, 0x07)); // f1 = table[i]
   w.push(R(0, 6, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 2, 0x07)); // f2 = table[j]
+  w.push(R(0, 6, 5, 4, 8, 0x33), R(0, DATA, 8, 0, 8, 0x33), I(EDGE_AT, 8, 3, 3, 0x07)); // f3 = table[i ^ j] (0 past its end)
   w.push(R(0x71, 0, 1, 0, BITS, 0x53), I(40 | 0x400, BITS, 5, SMALL, 0x13)); // x16 = bits of f1, x17 = x16 >> 40
   const ff = (insn: number, double = true): void => { w.push(insn); foldF(4, double); };
   const fi = (insn: number): void => { w.push(insn); fold(R_); };
@@ -368,6 +374,7 @@ function fpEdgeProgram(): Uint32Array {
     for (const f7 of [0x00, 0x04, 0x08, 0x0c]) { ff(R(f7 | 1, 2, 1, rm, 4, 0x53)); ff(R(f7, 2, 1, rm, 4, 0x53), false); }
     ff(R(0x2d, 0, 1, rm, 4, 0x53)); ff(R(0x2c, 0, 2, rm, 4, 0x53), false);
     ff(R(0x21, 0, 1, rm, 4, 0x53)); ff(R(0x20, 1, 2, rm, 4, 0x53), false);
+    for (const op of FMA_OPCODES) { ff(R4(3, 1, 2, 1, rm, 4, op)); ff(R4(3, 0, 2, 1, rm, 4, op), false); }
   }
   for (const fmt of [0, 1]) {
     for (let f3 = 0; f3 < 3; f3++) ff(R(0x10 | fmt, 2, 1, f3, 4, 0x53), fmt === 1);

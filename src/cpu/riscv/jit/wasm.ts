@@ -187,7 +187,8 @@ const O = {
   f64min: 0xa4, f64max: 0xa5,
   i32truncf64s: 0xaa, i64truncf64s: 0xb0, i64truncf64u: 0xb1,
   f32converti32s: 0xb2, f32converti32u: 0xb3, f32converti64s: 0xb4, f32converti64u: 0xb5, f32demote: 0xb6,
-  f64converti32s: 0xb7, f64converti32u: 0xb8, f64converti64u: 0xba, f64promote: 0xbb,
+  f64converti32s: 0xb7, f64converti32u: 0xb8, f64converti64u: 0xba, f64promote: 0xbb, i64reinterpretf64: 0xbd, f64reinterpreti64: 0xbf,
+  f64neg: 0x9a,
 } as const;
 const F32 = 0x7d, F64 = 0x7c;
 
@@ -240,13 +241,14 @@ const siteExtra = (p: number): number => p >>> 20;
  * JavaScript helpers and leave the helper's status in the status global),
  * the whole access of FP loads and stores, MULH, the whole access (TLB
  * lookup, RAM fast path, slow path) of each load kind and each store size,
- * and the code-write check of a store to a page holding code.
+ * the code-write check of a store to a page holding code, and the fused
+ * multiply-add of doubles.
  */
-const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw'];
+const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw', 'fma'];
 /** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
 const F = { fp: 0, amo: 1, vmm: 2 } as const;
-const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14, cw: 18 } as const;
-const FIRST_REGION = 19;
+const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14, cw: 18, fma: 19 } as const;
+const FIRST_REGION = 20;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
 
@@ -809,8 +811,8 @@ class WasmGen {
    * there is none.
    */
   private fpFastPath(raw: number): ((slow: number) => void) | undefined {
-    if ((raw & 0x7f) !== 0x53) return undefined; // fused multiply-add
     const b = this.b;
+    if ((raw & 0x7f) !== 0x53) return this.fmaFastPath(raw);
     const rd = (raw >>> 7) & 31, rm = (raw >>> 12) & 7, rs1 = (raw >>> 15) & 31, rs2 = (raw >>> 20) & 31;
     const funct7 = raw >>> 25, double = (funct7 & 1) !== 0;
     const ROUND = FpFast.READY | FpFast.RNE_NX;
@@ -955,6 +957,27 @@ class WasmGen {
   }
 
   /**
+   * FMADD, FMSUB, FNMSUB, FNMADD of doubles, rounding to nearest: the runtime's emulated fused multiply-add,
+   * which answers a NaN where its result would not be exact (and for NaN results, which need the FPU's flags).
+   */
+  private fmaFastPath(raw: number): ((slow: number) => void) | undefined {
+    const rm = (raw >>> 12) & 7;
+    if (((raw >>> 25) & 3) !== 1 || !(rm === 0 || rm === 7)) return undefined; // singles: the slow path
+    const b = this.b;
+    const opcode = raw & 0x7f, rd = (raw >>> 7) & 31, rs1 = (raw >>> 15) & 31, rs2 = (raw >>> 20) & 31, rs3 = raw >>> 27;
+    // MADD: a*b+c, MSUB: a*b-c, NMSUB: -a*b+c, NMADD: -a*b-c
+    const negProd = opcode >= 0x4b, negAdd = opcode === 0x47 || opcode === 0x4f;
+    return (slow) => {
+      this.fpNeed(FpFast.READY | FpFast.RNE_NX, slow);
+      this.freg(rs1); if (negProd) b.op(O.f64neg);
+      this.freg(rs2);
+      this.freg(rs3); if (negAdd) b.op(O.f64neg);
+      b.call(FS.fma).tee(this.fa).get(this.fa).op(O.f64eq).op(O.i32eqz).brIf(slow);
+      this.setFreg(rd, this.fa);
+    };
+  }
+
+  /**
    * FLW, FLD, FSW, FSD of FP register `reg` at rs1 + imm: inline (in loops) when FP is enabled and Dirty and the
    * TLB hits aligned RAM, as integer loads and stores; else the runtime's shared path, which calls the
    * interpreter's.
@@ -1049,7 +1072,7 @@ function funcType(into: ByteWriter, params: number[], results: number[]): void {
 }
 
 // Type indices of a batch module.
-const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5, T_HELPER1 = 6;
+const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5, T_HELPER1 = 6, T_FMA = 7;
 
 /**
  * The start of every batch module: its types and its imports (helpers, the
@@ -1067,7 +1090,7 @@ const BATCH_HEAD: Uint8Array = (() => {
   const out = new ByteWriter(512);
   out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new ByteWriter(256);
-  types.uleb(7);
+  types.uleb(8);
   funcType(types, [I32, I32], [I32]);
   funcType(types, [I32, I32, I32, I32, I32, I32], [I32]);
   funcType(types, [I64, I64, I32], [I64]);
@@ -1075,12 +1098,15 @@ const BATCH_HEAD: Uint8Array = (() => {
   funcType(types, [I64, I32], []);
   funcType(types, PARAM_TYPES, [I32]);
   funcType(types, [I32], [I32]);
+  funcType(types, [F64, F64, F64], [F64]);
   section(out, 1, types);
   const imports = new ByteWriter(512);
   const fn = (module: string, field: string, type: number): void => { name(imports, module); name(imports, field); imports.byte(0x00); imports.uleb(type); };
   imports.uleb(FIRST_REGION + 2);
   fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO); fn('h', 'vmm', T_HELPER1);
-  for (const e of RUNTIME_EXPORTS) fn('r', e, e === 'cw' ? T_HELPER2 : e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
+  for (const e of RUNTIME_EXPORTS) {
+    fn('r', e, e === 'cw' ? T_HELPER2 : e === 'fma' ? T_FMA : e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
+  }
   name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]); // memory, min 0 pages
   name(imports, 'r'); name(imports, 'status'); imports.put([0x03, I32, 0x01]); // mutable i32 global
   section(out, 2, imports);
@@ -1247,6 +1273,53 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.i32(0);
     b.end();
   });
+  // fma(x, y, z) -> x * y + z rounded once (to nearest, ties to even), or a NaN when the operands or the result are
+  // where the emulation is not exact (the FPU's JavaScript handles those): Boldo & Melquiond, "Emulation of FMA
+  // and correctly rounded sums: proved algorithms using rounding to odd" (IEEE TC 2008), as FpUnit's fmaD does —
+  // x*y = uh + ul (Dekker), z + uh = th + tl (TwoSum), result = RN(th + RO(tl + ul)).
+  // Locals: uh (3), ul (4), th (5), tl (6), v (7), ve (8), scratch (9-12) for the error-free transformations, v's bits (13).
+  fn([[10, F64], [1, I64]], (b) => {
+    const X = 0, Y = 1, Z = 2, UH = 3, UL = 4, TH = 5, TL = 6, V = 7, VE = 8, A = 9, B = 10, C = 11, D = 12, BITS = 13;
+    const nan = (): void => { b.f64(NaN).op(O.ret); };
+    // Leaves the NaN unless lo <= |l| < hi.
+    const within = (l: number, lo: number, hi: number): void => {
+      b.get(l).op(O.f64abs).f64(lo).op(O.f64ge).get(l).op(O.f64abs).f64(hi).op(O.f64lt).op(O.i32and).op(O.i32eqz);
+      b.if(); nan(); b.end();
+    };
+    // twoSumErr(p, q, s) onto the stack: (p - (s - (s - p))) + (q - (s - p)).
+    const twoSumErr = (p: number, q: number, sum: number): void => {
+      b.get(sum).get(p).op(O.f64sub).set(D);
+      b.get(p).get(sum).get(D).op(O.f64sub).op(O.f64sub).get(q).get(D).op(O.f64sub).op(O.f64add);
+    };
+    b.get(X).get(Y).op(O.f64mul).set(UH);
+    within(UH, 2 ** -968, 2 ** 1020);
+    within(Z, 0, 2 ** 1020);
+    within(X, 0, 2 ** 995);
+    within(Y, 0, 2 ** 995);
+    // ul = mulErr(x, y, uh): Veltkamp splits x = A + B, y = C + D.
+    for (const [v, hi, lo] of [[X, A, B], [Y, C, D]]) {
+      b.f64(134217729).get(v).op(O.f64mul).tee(hi).get(hi).get(v).op(O.f64sub).op(O.f64sub).set(hi); // t - (t - v), t = (2^27 + 1) v
+      b.get(v).get(hi).op(O.f64sub).set(lo);
+    }
+    b.get(A).get(C).op(O.f64mul).get(UH).op(O.f64sub).get(A).get(D).op(O.f64mul).op(O.f64add).get(B).get(C).op(O.f64mul).op(O.f64add);
+    b.get(B).get(D).op(O.f64mul).op(O.f64add).set(UL);
+    b.get(Z).get(UH).op(O.f64add).set(TH);
+    twoSumErr(Z, UH, TH); b.set(TL);
+    b.get(TL).get(UL).op(O.f64add).set(V);
+    twoSumErr(TL, UL, V); b.tee(VE);
+    // Round to odd: v unless ve != 0 and v's last bit is even; then v's neighbour toward ve.
+    b.f64(0).op(O.f64ne);
+    b.if();
+    b.get(V).op(O.i64reinterpretf64).tee(BITS).i64(1).op(O.i64and).op(O.i64eqz);
+    b.if();
+    b.get(BITS).i64(1).i64(-1).get(VE).f64(0).op(O.f64gt).get(V).f64(0).op(O.f64gt).op(O.i32eq).op(O.select).op(O.i64add);
+    b.op(O.f64reinterpreti64).set(V);
+    b.end();
+    b.end();
+    b.get(TH).get(V).op(O.f64add).set(A);
+    within(A, 2 ** -960, 2 ** 1020);
+    b.get(A);
+  });
   return out.view().slice();
 }
 
@@ -1276,7 +1349,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   const out = new ByteWriter(4096);
   out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new ByteWriter(128);
-  types.uleb(8);
+  types.uleb(9);
   funcType(types, PARAM_TYPES, [I32]); // 0: a region
   funcType(types, new Array<number>(DISPATCH_PARAMS).fill(I32), [I32]); // 1: run
   funcType(types, [I32, I32, I32], [I32]); // 2: JavaScript ld, fls
@@ -1285,6 +1358,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   funcType(types, [I64, I64, I32], [I64]); // 5: ld, mulh, loads
   funcType(types, [I64, I64, I32], []); // 6: st, stores
   funcType(types, [I64, I32], []); // 7: fls
+  funcType(types, [F64, F64, F64], [F64]); // 8: fma
   section(out, 1, types);
   const imports = new ByteWriter(128);
   imports.uleb(6);
@@ -1294,7 +1368,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
     name(imports, 'h'); name(imports, field); imports.byte(0x00); imports.uleb(type);
   }
   section(out, 2, imports);
-  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 4]; // run, then RUNTIME_EXPORTS
+  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 4, 8]; // run, then RUNTIME_EXPORTS
   const funcs = new ByteWriter(64);
   funcs.uleb(fnTypes.length); funcs.put(fnTypes);
   section(out, 3, funcs);
