@@ -98,6 +98,9 @@ export class CsrFile {
   vscause = 0; vscauseInterrupt = false;
   vstvalLo = 0; vstvalHi = 0;
   vsatpLo = 0; vsatpHi = 0;
+  // The counter-enable and -inhibit masks are kept as int32 (their readers only test bits): an unsigned value
+  // of 2^31 or more would make V8 store the field as a double, a new object layout that deoptimizes the
+  // interpreter's code reading the CSR file (OpenSBI writes 0xffffffff to mcounteren).
   mcounteren = 0;
   scounteren = 0;
   menvcfgLo = 0; menvcfgHi = 0;
@@ -125,7 +128,7 @@ export class CsrFile {
     this.mipSw = 0; this.stipTimer = 0; this.vstipTimer = 0;
     this.mtvecLo = this.mtvecHi = this.stvecLo = this.stvecHi = 0;
     this.mepcLo = this.mepcHi = this.sepcLo = this.sepcHi = 0;
-    this.mcause = this.scause = 0;
+    this.mcause = this.scause = 0; this.mcauseInterrupt = this.scauseInterrupt = false;
     this.mtvalLo = this.mtvalHi = this.stvalLo = this.stvalHi = 0;
     this.mscratchLo = this.mscratchHi = this.sscratchLo = this.sscratchHi = 0;
     this.satpLo = this.satpHi = 0;
@@ -432,7 +435,7 @@ export class CsrFile {
       case Csr.SSTATUS: this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (lo & SSTATUS_WRITABLE)); return true;
       case Csr.SIE: this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg & MIDELEG_WRITABLE); h.recheckInterrupts(); return true;
       case Csr.STVEC: if ((lo & 3) < 2) { this.stvecLo = lo; this.stvecHi = hi; } return true;
-      case Csr.SCOUNTEREN: this.scounteren = lo >>> 0; return true;
+      case Csr.SCOUNTEREN: this.scounteren = lo | 0; return true;
       case Csr.SENVCFG: this.senvcfg = lo & 1; return true;
       case Csr.SSCRATCH: this.sscratchLo = lo; this.sscratchHi = hi; return true;
       case Csr.SEPC: this.sepcLo = lo & ~1; this.sepcHi = hi; return true;
@@ -458,7 +461,7 @@ export class CsrFile {
       case Csr.HIP: this.hvip = (this.hvip & ~VSSIP) | (lo & VSSIP); h.recheckInterrupts(); return true;
       case Csr.HVIP: this.hvip = lo & VS_IRQS; h.recheckInterrupts(); return true;
       case Csr.HGEIE: return true;
-      case Csr.HCOUNTEREN: this.hcounteren = lo >>> 0; return true;
+      case Csr.HCOUNTEREN: this.hcounteren = lo | 0; return true;
       case Csr.HENVCFG:
         // FIOM, and STCE where menvcfg.STCE allows it.
         this.henvcfg = lo & 1;
@@ -518,14 +521,14 @@ export class CsrFile {
       case Csr.MIDELEG: this.mideleg = lo & MIDELEG_WRITABLE; h.recheckInterrupts(); return true;
       case Csr.MIE: this.mie = lo & MIE_WRITABLE; h.recheckInterrupts(); return true;
       case Csr.MTVEC: if ((lo & 3) < 2) { this.mtvecLo = lo; this.mtvecHi = hi; } return true;
-      case Csr.MCOUNTEREN: this.mcounteren = lo >>> 0; return true;
+      case Csr.MCOUNTEREN: this.mcounteren = lo | 0; return true;
       case Csr.MENVCFG:
         this.menvcfgLo = lo & 1;
         this.menvcfgHi = hi & 0x80000000;
         this.updateTimers();
         h.recheckInterrupts();
         return true;
-      case Csr.MCOUNTINHIBIT: this.mcountinhibit = lo >>> 0; return true;
+      case Csr.MCOUNTINHIBIT: this.mcountinhibit = lo | 0; return true;
       case Csr.MSCRATCH: this.mscratchLo = lo; this.mscratchHi = hi; return true;
       case Csr.MEPC: this.mepcLo = lo & ~1; this.mepcHi = hi; return true;
       case Csr.MCAUSE: this.mcause = lo & 0x7fffffff; this.mcauseInterrupt = hi < 0; return true;
