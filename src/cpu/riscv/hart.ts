@@ -514,6 +514,8 @@ export class Hart {
     // trap or an interrupt: while it stays on the page, fetching needs no arithmetic on the (double) pc.
     let seqOff = -1;
     let page = this.fetchPage as DecodedPage;
+    // The page offset of the instruction before, to tell a backward jump on the same page (a loop) from others.
+    let lastOff = 4096;
     outer: while (executed < budget) {
       if (!this.serviceEvents()) break;
       seqOff = -1; // an interrupt may have been taken
@@ -531,13 +533,15 @@ export class Hart {
             off = this.pc - this.fetchBase;
           }
           off |= 0;
+          const loop = off <= lastOff && this.fetchPage === page;
           page = this.fetchPage as DecodedPage;
-          if (jit !== undefined && jumped && executed > 1 && jit.enterable(page, off)) {
+          if (jit !== undefined && jumped && executed > 1 && jit.enterable(page, off, loop)) {
             // Reached by a jump, and translated: hand over to the dispatcher.
             executed--;
             break outer;
           }
         }
+        lastOff = off;
         const slot = off >>> 1;
         let info = page.info[slot];
         if (info === 0) {

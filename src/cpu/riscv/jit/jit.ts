@@ -115,6 +115,16 @@ function translated(page: DecodedPage, off: number): RegionFn | undefined {
   return page.jit?.entries?.[off >>> 1];
 }
 
+/**
+ * What an arrival by a backward jump on the same page (a loop's next
+ * iteration) counts for: a loop is translated after a quarter of the
+ * arrivals a function entry needs. Measured (alternating runs): the fp
+ * program's second run in a process 209 MIPS against 192 at weight 1,
+ * Linux to init unchanged (1.45–1.57 s against 1.41–1.57 s); at weight 8
+ * and more, Linux slows down.
+ */
+const LOOP_WEIGHT = 4;
+
 /** Heat of an entry point queued for the next batch, and of one that cannot be translated. */
 const PENDING = 65534, UNTRANSLATABLE = 65535;
 
@@ -400,8 +410,8 @@ export class Jit {
    * code exists there (counting the arrival, and translating when hot), so
    * it should hand over to the dispatcher.
    */
-  enterable(page: DecodedPage, off: number): boolean {
-    return translated(page, off) !== undefined || this.arrive(page, off) !== undefined;
+  enterable(page: DecodedPage, off: number, loop = false): boolean {
+    return translated(page, off) !== undefined || this.arrive(page, off, loop ? LOOP_WEIGHT : 1) !== undefined;
   }
 
   /**
@@ -419,7 +429,7 @@ export class Jit {
    * for the next batch, since compiling and instantiating a module costs
    * about as much for one region as for a dozen.
    */
-  private arrive(page: DecodedPage, off: number): RegionFn | undefined {
+  private arrive(page: DecodedPage, off: number, weight = 1): RegionFn | undefined {
     let pj = page.jit;
     if (pj === undefined) {
       if (page.ramOffset < 0) return undefined; // code outside RAM (the boot ROM) is never translated
@@ -439,7 +449,7 @@ export class Jit {
       this.translateQueued();
       return translated(page, off);
     }
-    if (heat + 1 < this.threshold) { pj.heat[slot] = heat + 1; return undefined; }
+    if (heat + weight < this.threshold) { pj.heat[slot] = heat + weight; return undefined; }
     if (this.wasm === undefined) return this.translate(page, pj, off);
     pj.heat[slot] = PENDING;
     let q = this.queue.get(page);
