@@ -81,6 +81,10 @@ const EDGES: bigint[] = [
   0xc4ada56a4b0835c0n, 0x40fe240c9fbe76c9n, 0x3fb999999999999an, 0x81bac9a7b3b7302fn, 0x44dfde9f10a8d361n,
   0xffffffff3f8ccccdn, 0xffffffffc06ccccdn, 0xffffffff40490fdbn, 0xffffffff501502f9n, 0xffffffff2edbe6ffn,
   0xffffffffe56d2b52n, 0xffffffff3e99999an,
+  // 49 and 55 (49 ^ 55 = 6, the index of 1.0): x = 1 + 2^-52 and y = 2^-53 (1 - 2^-53), where the fused x * y + 1
+  // is 1 + 2^-53 + (2^-106 - 2^-158): just above a tie, which only rounding to odd in the emulation gets right.
+  0x3ff0000000000001n, 0x4000000000000000n, 0x3fe8000000000000n, 0x8170000000000000n, 0x7e70000000000000n,
+  0x01a56e1fc2f8f359n, 0x3c9fffffffffffffn,
 ];
 
 /** Builds one random program; returns its 32-bit words (the body may hold 16-bit pairs) and, after them, the data page's edge table. */
