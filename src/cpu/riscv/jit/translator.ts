@@ -41,6 +41,7 @@
  */
 import { Op, X_SINK } from '../decode.js';
 import { OP_CROSS_PAGE, type DecodeCache, type DecodedPage } from '../decode-cache.js';
+import { TLB_MASK } from '../mmu.js';
 
 /** The most instructions in one block. */
 export const MAX_BLOCK_INSNS = 64;
@@ -434,7 +435,7 @@ class Gen {
 
   /** The inline TLB check for an access of `size` bytes at (lo, hi) in context base `base` (as Mmu.ramHit; ro: the page's RAM offset). */
   private tlbHit(base: string, size: number): string {
-    return `const t = ${base} + ((lo >>> 12) & 511), ro = tro[t] >>> 0; if (tw[2 * t] === (lo & ${-4096 | (size - 1)}) && tw[2 * t + 1] === hi)`;
+    return `const t = ${base} + ((lo >>> 12) & ${TLB_MASK}), ro = tro[t] >>> 0; if (tw[2 * t] === (lo & ${-4096 | (size - 1)}) && tw[2 * t + 1] === hi)`;
   }
 
   private load(i: Insn, k: number, next: number): string {

@@ -38,6 +38,7 @@ import { directJump, endsBlock, fpIntOperands, registersUsed, type Block } from 
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 import { HART_FP_OFFSET } from '../hart.js';
 import { FP_FAST, FpFast } from '../fpu.js';
+import { TLB_MASK } from '../mmu.js';
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -670,7 +671,7 @@ class WasmGen {
    */
   private tlb(base: number, size: number): void {
     const b = this.b;
-    b.get(this.va).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
+    b.get(this.va).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
     b.get(P.tag).op(O.i32add).mem(O.i64load);
     b.get(this.va).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq);
   }
@@ -1162,7 +1163,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
   const split = (b: Body, l: number): void => { b.get(l).op(O.i32wrap).get(l).i64(32).op(O.i64shru).op(O.i32wrap); };
   // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's byte index in t.
   const tlb = (b: Body, base: number, size: number, t: number): void => {
-    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
+    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
     b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
     b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.tagWords
   };
@@ -1186,7 +1187,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.globalGet(G_XL).mem(O.i32load, HART_FP_OFFSET + FP_FAST).i32(FpFast.READY).op(O.i32and).op(O.i32eqz).brIf(slow);
     b.get(SITE).i32(20).op(O.i32shru).i32(3).op(O.i32and).set(X);
     // The TLB entry of the read or write context, and the compare of Mmu.tagWords (alignment 4 or 8).
-    b.get(VA).i64(12).op(O.i64shrs).op(O.i32wrap).i32(511).op(O.i32and);
+    b.get(VA).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and);
     b.globalGet(G_WB).globalGet(G_RB).get(X).i32(2).op(O.i32ges).op(O.select).op(O.i32add).i32(3).op(O.i32shl).tee(T);
     b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
     b.get(VA).i64(-4096).i64(7).i64(3).get(X).i32(1).op(O.i32and).op(O.select).op(O.i64or).op(O.i64and).op(O.i64ne).brIf(slow);
@@ -1406,7 +1407,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.get(D.page).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).brIf(found);
   // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
-  b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(511).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
+  b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
   b.get(D.tag).get(D.t).op(O.i32add).mem(O.i64load).get(D.va).i64(-4096).op(O.i64and).op(O.i64ne); // Mmu.tagWords: RAM pages only
   b.brIf(out_);
   b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load); // Mmu.ramOffset32
