@@ -12,6 +12,7 @@ import { Hart, StopReason, type VmExit } from './hart.js';
 import { DecodeCache } from './decode-cache.js';
 import { Access, Cause, Csr, Hstatus, Priv } from './constants.js';
 import { Op } from './decode.js';
+import { TLB_SIZE } from './mmu.js';
 
 const RAM = 0x80000000;
 const PAGE = 4096;
@@ -281,7 +282,7 @@ test('HLV/HSV from HS-mode access guest memory through both stages', () => {
   h.run(1);
   assert.deepEqual([h.csr.scause, h.csr.stvalLo, h.pc], [Cause.LoadPageFault, GVA + 18 * PAGE + 8, RAM + 12]);
   assert.equal(h.csr.hstatus & (Hstatus.GVA | Hstatus.SPV), Hstatus.GVA);
-  assert.equal(h.mmu.readBase, 1 * 3 * 512, 'the HS read context is back after the faulting HLVX');
+  assert.equal(h.mmu.readBase, 1 * 3 * TLB_SIZE, 'the HS read context is back after the faulting HLVX');
   // From U without hstatus.HU: illegal; from VS: virtual instruction.
   h.csr.medeleg = (1 << Cause.IllegalInstruction) | (1 << Cause.VirtualInstruction);
   h.csr.stvecLo = RAM + 12;

@@ -9,6 +9,7 @@ import { MmioBus } from '../../devices/bus.js';
 import { Hart } from './hart.js';
 import { DecodeCache } from './decode-cache.js';
 import { Access, Priv } from './constants.js';
+import { TLB_SIZE } from './mmu.js';
 
 const RAM = 0x80000000;
 const VA = 0x40000000;
@@ -53,4 +54,33 @@ test('switching user address spaces keeps each one\'s TLB entries; flushes reach
   assert.equal(m.translate(VA, Access.Read, true), page[0]);
   assert.equal(m.stats().pageWalks, walks + 3, 'nothing survives flushAll');
   assert.equal(m.switchUserSpace(0, 5 << 28, 'a', 'c'), false, 'an unsupported mode is refused');
+});
+
+test('a switch saves and brings back every valid entry, also after more fills than it keeps a list of', () => {
+  const { h, satp, page } = setup();
+  const m = h.mmu;
+  // Space a also maps a gigapage of RAM at 0x80000000 (root entry 2).
+  h.env.ram.writeU64(RAM + 0x100000 + 2 * 8, (RAM / 4096) * 1024 + 0xdf);
+  // What the interpreter's and translated code's inline check sees: the RAM offset, or -1.
+  const seen = (va: number): number => m.ramHit(m.readBase, va | 0, Math.floor(va / 2 ** 32), 1);
+  m.switchUserSpace(satp[0].lo, satp[0].hi, '', 'a');
+  // Two pages sharing one entry, in turn: more fills than the list of filled entries holds, all in that entry.
+  for (let k = 0; k <= 3 * TLB_SIZE; k++) m.translate(RAM + (k % 2) * TLB_SIZE * 4096, Access.Read, true);
+  // Then entries none of those fills touched.
+  const fresh = [RAM + 4096, RAM + 2 * 4096];
+  for (const va of [...fresh, VA]) m.translate(va, Access.Read, true);
+  const walks = m.stats().pageWalks;
+  for (let round = 0; round < 2; round++) {
+    m.switchUserSpace(satp[1].lo, satp[1].hi, 'a', 'b');
+    for (const va of fresh) assert.equal(seen(va), -1, `space b does not see space a's entry for ${va.toString(16)}`);
+    assert.equal(m.translate(VA, Access.Read, true), page[1], 'space b has its own mapping');
+    assert.equal(seen(VA), page[1] - RAM);
+    m.switchUserSpace(satp[0].lo, satp[0].hi, 'b', 'a');
+    const before = m.stats().pageWalks;
+    assert.equal(seen(VA), page[0] - RAM);
+    assert.equal(m.translate(VA, Access.Read, true), page[0]);
+    for (const va of fresh) assert.equal(seen(va), va - RAM, `space a's entry for ${va.toString(16)} came back`);
+    assert.equal(m.stats().pageWalks, before, 'without a walk');
+  }
+  assert.equal(m.stats().pageWalks, walks + 1, 'only space b walked, once');
 });

@@ -24,7 +24,7 @@ import { r64 } from './int64.js';
 import { Pte, accessedBits, leafAllows, nonLeafReserved, privilegeAllows, pteInvalid, ptePpn } from './pte.js';
 
 /** Entries per TLB context. */
-export const TLB_SIZE = 512;
+export const TLB_SIZE = 2048;
 export const TLB_MASK = TLB_SIZE - 1;
 const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 /** The U-mode contexts (read, write, fetch) come first. */
@@ -40,6 +40,15 @@ const EMPTY_TAG_WORDS = (() => {
 })();
 const TWO32 = 4294967296;
 const PA_LIMIT = 2 ** 56;
+
+/** The U-mode TLB entries of an address space left by Mmu.switchUserSpace. */
+interface SavedUserSpace {
+  /** Tags, physical addresses, RAM offsets (n entries each), then tag words (2n), n = USER_CONTEXTS * TLB_SIZE. */
+  entries: Float64Array;
+  /** The indices of the entries that were valid when saved (the first `count`). */
+  valid: Int32Array;
+  count: number;
+}
 
 /** One active PMP region, precomputed from pmpcfg/pmpaddr. */
 interface PmpRegion {
@@ -207,6 +216,7 @@ export class Mmu {
     this.tagWords.set(EMPTY_TAG_WORDS);
     this.hasSuperpages = false;
     this.userSpaces.clear();
+    this.userCount = 0;
     this.flushes++;
   }
 
@@ -220,22 +230,34 @@ export class Mmu {
       if (this.tag[t] === vpn) this.setTag(t, NaN, false);
     }
     const n = USER_CONTEXTS * TLB_SIZE;
-    for (const saved of this.userSpaces.values()) {
+    for (const { entries } of this.userSpaces.values()) {
       for (let c = 0; c < USER_CONTEXTS; c++) {
         const t = c * TLB_SIZE + idx;
-        if (saved[t] !== vpn) continue;
-        saved[t] = NaN;
-        saved[SAVED_TAG_WORDS * n + 2 * t] = NO_TAG_LO; saved[SAVED_TAG_WORDS * n + 2 * t + 1] = NO_TAG_HI;
+        if (entries[t] !== vpn) continue;
+        entries[t] = NaN;
+        entries[SAVED_TAG_WORDS * n + 2 * t] = NO_TAG_LO; entries[SAVED_TAG_WORDS * n + 2 * t + 1] = NO_TAG_HI;
       }
     }
     this.flushes++;
   }
 
   /**
-   * U-mode TLB entries (tags, RAM offsets, physical addresses) saved by
-   * address-space key, for {@link switchUserSpace}.
+   * U-mode TLB entries (tags, physical addresses, RAM offsets, tag words) saved by address-space key, for
+   * {@link switchUserSpace}, with the list of the entries a save found valid.
    */
-  private readonly userSpaces = new Map<string, Float64Array>();
+  private readonly userSpaces = new Map<string, SavedUserSpace>();
+  /**
+   * The U-mode entries filled (or restored) since the last switch or flush, which are all the U-mode
+   * entries that can be valid: a switch saves, empties and refills only those instead of every entry.
+   * Past `userEntries.length` fills the list stops, and the switch goes over every entry.
+   */
+  private readonly userEntries = new Int32Array(USER_CONTEXTS * TLB_SIZE);
+  private userCount = 0;
+
+  private noteUserEntry(t: number): void {
+    if (this.userCount < this.userEntries.length) this.userEntries[this.userCount] = t;
+    this.userCount++;
+  }
 
   /**
    * Loads satp for U-mode code that switches among a few address spaces
@@ -251,20 +273,36 @@ export class Mmu {
     if (a === undefined) return false;
     const n = USER_CONTEXTS * TLB_SIZE;
     let saved = this.userSpaces.get(leaving);
-    if (saved === undefined) { saved = new Float64Array((SAVED_TAG_WORDS + 2) * n); this.userSpaces.set(leaving, saved); }
-    saved.set(this.tag.subarray(0, n), 0);
-    saved.set(this.phys.subarray(0, n), n);
-    saved.set(this.ramOffset32.subarray(0, n), 2 * n);
-    saved.set(this.tagWords.subarray(0, 2 * n), SAVED_TAG_WORDS * n);
+    if (saved === undefined) {
+      saved = { entries: new Float64Array((SAVED_TAG_WORDS + 2) * n), valid: new Int32Array(n), count: 0 };
+      this.userSpaces.set(leaving, saved);
+    }
+    // Save the valid U-mode entries, and empty them.
+    const all = this.userCount > this.userEntries.length;
+    const listed = all ? n : this.userCount;
+    const e = saved.entries, w = this.tagWords;
+    saved.count = 0;
+    for (let i = 0; i < listed; i++) {
+      const t = all ? i : this.userEntries[i];
+      const tag = this.tag[t];
+      if (tag !== tag) continue; // empty (or listed twice: already saved and emptied)
+      e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = this.ramOffset32[t];
+      e[SAVED_TAG_WORDS * n + 2 * t] = w[2 * t]; e[SAVED_TAG_WORDS * n + 2 * t + 1] = w[2 * t + 1];
+      saved.valid[saved.count++] = t;
+      this.tag[t] = NaN; w[2 * t] = NO_TAG_LO; w[2 * t + 1] = NO_TAG_HI;
+    }
+    this.userCount = 0;
     const restore = this.userSpaces.get(entering);
-    if (restore === undefined) {
-      this.tag.fill(NaN, 0, n);
-      this.tagWords.set(EMPTY_TAG_WORDS.subarray(0, 2 * n), 0);
-    } else {
-      this.tag.set(restore.subarray(0, n), 0);
-      this.phys.set(restore.subarray(n, 2 * n), 0);
-      this.ramOffset32.set(restore.subarray(2 * n, SAVED_TAG_WORDS * n), 0);
-      this.tagWords.set(restore.subarray(SAVED_TAG_WORDS * n), 0);
+    if (restore !== undefined) {
+      const r = restore.entries;
+      for (let i = 0; i < restore.count; i++) {
+        const t = restore.valid[i];
+        const tag = r[t];
+        if (tag !== tag) continue; // dropped by flushPage since
+        this.tag[t] = tag; this.phys[t] = r[n + t]; this.ramOffset32[t] = r[2 * n + t];
+        w[2 * t] = r[SAVED_TAG_WORDS * n + 2 * t]; w[2 * t + 1] = r[SAVED_TAG_WORDS * n + 2 * t + 1];
+        this.noteUserEntry(t);
+      }
     }
     this.satpMode = a.mode;
     this.satpRoot = a.root;
@@ -392,6 +430,7 @@ export class Mmu {
       this.setTag(t, vpn, ro >= 0 && ro <= 0xffffffff);
       this.phys[t] = pagePa;
       this.ramOffset32[t] = ro; // (as uint32; tagWords marks the entries where it is valid)
+      if (t < USER_CONTEXTS * TLB_SIZE) this.noteUserEntry(t);
     }
     return pa;
   }
