@@ -13,8 +13,11 @@ export type GuestAddress = number;
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
-/** Bytes reserved after RAM for host state that WebAssembly code reads (per-hart registers and TLBs). */
-export const HOST_STATE_BYTES = 16 << 20;
+/**
+ * Bytes reserved after RAM for host state that WebAssembly code reads: per-hart registers and TLBs (about
+ * 0.6 MiB a hart), the JIT's tables. Pages of it never written cost no host memory.
+ */
+export const HOST_STATE_BYTES = 64 << 20;
 /** The largest 32-bit WebAssembly memory (4 GiB less one 64 KiB page, to stay clear of the limit). */
 const MAX_WASM_MEMORY = 65535 * 65536;
 
@@ -125,7 +128,7 @@ export class GuestRam implements GuestMemory {
   constructor(readonly base: GuestAddress, readonly size: number) {
     if (size % PAGE_SIZE !== 0) throw new RangeError('guest RAM size must be a multiple of 4 KiB');
     const pages = size / PAGE_SIZE;
-    const total = size + 2 * pages + HOST_STATE_BYTES;
+    const total = size + 6 * pages + HOST_STATE_BYTES; // RAM, the dirty, code-page and code-span maps, host state
     if (total <= MAX_WASM_MEMORY) {
       const wasmPages = Math.ceil(total / 65536);
       this.wasmMemory = new WebAssembly.Memory({ initial: wasmPages, maximum: wasmPages });

@@ -55,7 +55,7 @@ export class HostMachine {
   private readonly free: Extent[];
   private readonly wasm: boolean;
   private contexts = 0;
-  /** Hart contexts of closed VMs, handed to the next vCPUs (the host state area holds about 130). */
+  /** Hart contexts of closed VMs, handed to the next vCPUs (the host state area holds about 100). */
   private readonly spare: Hart[] = [];
 
   constructor(options: HostOptions) {
