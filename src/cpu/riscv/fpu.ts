@@ -386,12 +386,13 @@ export interface FpUnitState {
 
 /**
  * Int32 words of an {@link FpUnit}'s state: the 32 registers (64 words), then
- * fflags, frm and {@link FpUnit.jitFast}, and a word of padding. A hart keeps
- * them in RAM's host state area, where the JIT's WebAssembly code reads and
- * writes them (byte offsets {@link FP_FFLAGS}, {@link FP_FRM}, {@link FP_FAST}).
+ * fflags, frm and {@link FpUnit.jitFast} (at byte {@link FP_FAST}), and a word
+ * of padding. A hart keeps them in RAM's host state area, where the JIT's
+ * WebAssembly code reads and writes them.
  */
 export const FP_STATE_WORDS = 68;
-export const FP_FFLAGS = 256, FP_FRM = 260, FP_FAST = 264;
+const FP_FFLAGS = 256;
+export const FP_FAST = 264;
 /** {@link FpUnit.jitFast} bits. */
 export const FpFast = {
   /** FP instructions are enabled and the FP state is already Dirty (mstatus.FS, and vsstatus.FS when V=1). */
