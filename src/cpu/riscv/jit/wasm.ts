@@ -253,8 +253,10 @@ const FIRST_REGION = 20;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
 
-// Parameters of a region function: (p, lim, pv: i64, rb, wb, xl, xh, tag, ro) -> executed.
-const P = { p: 0, lim: 1, pv: 2, rb: 3, wb: 4, xl: 5, xh: 6, tag: 7, ro: 8 } as const;
+// Parameters of a region function: (p, lim, pv: i64, rtag, wtag, xl, xh, rro, wro) -> executed.
+// rtag, wtag: byte offsets of the data-read and data-write TLB contexts' tag words (Mmu.tagWords, 8 bytes an
+// entry); rro, wro: of their RAM offsets (Mmu.ramOffset32, 4 bytes an entry).
+const P = { p: 0, lim: 1, pv: 2, rtag: 3, wtag: 4, xl: 5, xh: 6, rro: 7, wro: 8 } as const;
 const PARAMS = 9;
 const PARAM_TYPES = [I32, I32, I64, I32, I32, I32, I32, I32, I32];
 
@@ -663,22 +665,25 @@ class WasmGen {
   }
 
   /**
-   * Computes t = TLB byte index for va in context `base` and leaves "hit"
-   * (i32) on the stack: va with its in-page bits cleared but for those that
-   * must be 0 for an aligned access equals the entry's page address
-   * (Mmu.tagWords, which holds one only for entries on RAM) — one compare
-   * for the tag, the alignment and "is RAM".
+   * Computes t = 8 × va's entry index in a TLB context and leaves "hit" (i32)
+   * on the stack for the context whose tag words are at `tags`: va with its
+   * in-page bits cleared but for those that must be 0 for an aligned access
+   * equals the entry's page address (Mmu.tagWords, which holds one only for
+   * entries on RAM) — one compare for the tag, the alignment and "is RAM".
+   * The dispatcher passes each context's addresses, so the index needs no
+   * context base added.
    */
-  private tlb(base: number, size: number): void {
+  private tlb(tags: number, size: number): void {
     const b = this.b;
-    b.get(this.va).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).get(base).op(O.i32add).i32(3).op(O.i32shl).tee(this.t);
-    b.get(P.tag).op(O.i32add).mem(O.i64load);
+    // t = 8 × the entry's index in its context: va's bits 12 and up, already in place for 8-byte entries.
+    b.get(this.va).op(O.i32wrap).i32(9).op(O.i32shru).i32(TLB_MASK << 3).op(O.i32and).tee(this.t);
+    b.get(tags).op(O.i32add).mem(O.i64load);
     b.get(this.va).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq);
   }
 
-  /** After a hit: pushes the RAM offset o = ro + (va & 4095) (i32; ro from Mmu.ramOffset32). */
-  private ramOffset(): void {
-    this.b.get(P.ro).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
+  /** After a hit: pushes the RAM offset o = ro + (va & 4095) (i32; ro from Mmu.ramOffset32, at `offsets`). */
+  private ramOffset(offsets: number): void {
+    this.b.get(offsets).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
   }
 
   private load(op: number, rd: number, rs1: number, imm: number, site: number): void {
@@ -691,10 +696,10 @@ class WasmGen {
       return;
     }
     b.set(this.va);
-    this.tlb(P.rb, MEM_SIZE[op]);
+    this.tlb(P.rtag, MEM_SIZE[op]);
     b.if();
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(); b.mem(MEM_OPCODE[op]);
+    this.ramOffset(P.rro); b.mem(MEM_OPCODE[op]);
     this.setReg(rd);
     b.else();
     // The shared slow path returns rd's old value if the load trapped.
@@ -713,10 +718,10 @@ class WasmGen {
       return;
     }
     b.set(this.va);
-    this.tlb(P.wb, MEM_SIZE[op]);
+    this.tlb(P.wtag, MEM_SIZE[op]);
     b.if();
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
+    this.ramOffset(P.wro); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
     this.storeMarks(site);
     b.else();
     b.get(this.va); this.getReg(rs2); b.i32(site).call(FS.st);
@@ -998,15 +1003,15 @@ class WasmGen {
     const done = b.block();
     const slow = b.block();
     this.fpNeed(FpFast.READY, slow);
-    this.tlb(index < 2 ? P.rb : P.wb, size);
+    this.tlb(index < 2 ? P.rtag : P.wtag, size);
     b.op(O.i32eqz).brIf(slow);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     if (index < 2) {
-      b.get(P.xl); this.ramOffset();
+      b.get(P.xl); this.ramOffset(P.rro);
       if (size === 8) b.mem(O.i64load); else b.mem(O.i64load32u).i64(-4294967296).op(O.i64or); // NaN-boxed
       b.mem(O.i64store, HART_FP_OFFSET + 8 * reg);
     } else {
-      this.ramOffset(); b.tee(this.t);
+      this.ramOffset(P.wro); b.tee(this.t);
       b.get(P.xl).mem(size === 8 ? O.i64load : O.i32load, HART_FP_OFFSET + 8 * reg);
       b.mem(size === 8 ? O.i64store : O.i32store);
       this.storeMarks(packSite(off, len, k, size === 8 ? 3 : 2));
@@ -1327,7 +1332,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
 // Parameters and locals of the chaining dispatcher.
 const D = {
   idx: 0, p: 1, lim: 2, pvLo: 3, pvHi: 4, rb: 5, wb: 6, xl: 7, xh: 8, tag: 9, ro: 10, fb: 11, page: 12,
-  pv: 13, va: 14, ro64: 15, total: 16, t: 17, h: 18, key: 19, k: 20,
+  pv: 13, va: 14, ro64: 15, total: 16, t: 17, h: 18, key: 19, k: 20, rtag: 21, wtag: 22, rro: 23, wro: 24,
 } as const;
 const DISPATCH_PARAMS = 13;
 
@@ -1382,16 +1387,21 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   section(out, 7, exports);
 
   const b = new Body(1024);
-  b.uleb(2); b.uleb(3); b.byte(I64); b.uleb(5); b.byte(I32); // pv va ro64; total t h key k
+  b.uleb(2); b.uleb(3); b.byte(I64); b.uleb(9); b.byte(I32); // pv va ro64; total t h key k rtag wtag rro wro
   const sc = layout.scratch;
   // The TLB context for the shared accesses.
   b.get(D.rb).globalSet(G_RB).get(D.wb).globalSet(G_WB).get(D.tag).globalSet(G_TAG).get(D.ro).globalSet(G_RO);
+  // The regions' TLB context addresses (see P).
+  b.get(D.tag).get(D.rb).i32(3).op(O.i32shl).op(O.i32add).set(D.rtag);
+  b.get(D.tag).get(D.wb).i32(3).op(O.i32shl).op(O.i32add).set(D.wtag);
+  b.get(D.ro).get(D.rb).i32(2).op(O.i32shl).op(O.i32add).set(D.rro);
+  b.get(D.ro).get(D.wb).i32(2).op(O.i32shl).op(O.i32add).set(D.wro);
   b.get(D.xl).globalSet(G_XL);
   b.get(D.pvLo).op(O.i64extendu).get(D.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(D.pv);
   const again = b.loop();
   b.i32(sc).get(D.pv).mem(O.i64store, 4 * S_PV);
   b.get(D.p).get(D.lim).get(D.total).op(O.i32sub).get(D.pv);
-  for (const l of [D.rb, D.wb, D.xl, D.xh, D.tag, D.ro, D.idx]) b.get(l);
+  for (const l of [D.rtag, D.wtag, D.xl, D.xh, D.rro, D.wro, D.idx]) b.get(l);
   b.op2(0x11, 0).op(0x00); // call_indirect (type 0) (table 0)
   b.tee(D.k).get(D.total).op(O.i32add).set(D.total);
   // counts[idx] += executed (see WasmLayout.counts).
