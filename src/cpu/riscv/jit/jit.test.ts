@@ -590,3 +590,42 @@ test('binary translation calls the VMM in place of a deprivileged kernel\'s priv
     assert.equal(off.calls, 0, `${backend}: without inlineVmmCalls the interpreter makes them`);
   }
 });
+
+test('a store that reaches into a translated loop from the data before it changes what the loop does next', { timeout: 30_000 }, async () => {
+  // Page 1 holds 4 bytes of data at 0x100 and the loop's code from 0x104: an aligned 8-byte store at 0x100 starts
+  // before the page's first decoded instruction and ends inside it, patching "addi x25, x25, 0" into
+  // "addi x25, x25, 7" when x29 reaches 20. A 4-byte store to the data each iteration, which ends where the
+  // code starts, must not drop the translation; it keeps the write TLB warm, so the patch takes the inline path.
+  const w = new Uint32Array(0x2000 / 4);
+  const PAGE1 = 5, NEW = 26;
+  w.set([
+    U(0, CODE, 0x17), U(1, PAGE1, 0x37), R(0, CODE, PAGE1, 0, PAGE1, 0x33), // x5 = page 1
+    addi(LOOP, 0, 40),
+    U(0x7c9, NEW, 0x37), addi(NEW, NEW, -0x36d), I(32, NEW, 1, NEW, 0x13), // x26 = (addi x25, x25, 7) << 32
+    I(0x104, PAGE1, 0, 0, 0x67), // jr 0x104(x5)
+  ]);
+  const loop = [
+    addi(ACC, ACC, 0), // 0x104: patched
+    S(0x100, 0, PAGE1, 2, 0x23), // sw x0, 0x100(x5): keeps the write TLB warm; ends where the code starts
+    addi(TMP, 0, 20),
+    B(8, TMP, LOOP, 1), // bne x29, x28, +8
+    S(0x100, NEW, PAGE1, 3, 0x23), // sd x26, 0x100(x5)
+    addi(LOOP, LOOP, -1),
+    B(-0x18, 0, LOOP, 1), // bnez x29, 0x104
+    U(0x100, TMP, 0x37), U(0x5, TMP2, 0x37), addi(TMP2, TMP2, 0x555), S(0, TMP2, TMP, 2, 0x23), J(0, 0), // power off
+  ];
+  w.set(loop, (0x1000 + 0x104) / 4);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'span.bin');
+  writeFileSync(image, new Uint8Array(w.buffer));
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0);
+  assert.match(interp.x, / 25:0:133 /, '19 iterations after the patch add 7 each');
+  for (const backend of ['wasm', 'js'] as const) {
+    const jit = await runOn(image, 'jit', backend);
+    assert.ok(jit.translations > 0);
+    assert.equal(jit.x, interp.x, backend);
+    assert.equal(jit.instret, interp.instret, backend);
+    assert.ok(jit.translations <= 3, `${backend}: only the patch dropped translations (${jit.translations} made)`);
+  }
+});
