@@ -449,7 +449,8 @@ export class Jit {
       this.translateQueued();
       return translated(page, off);
     }
-    if (heat + weight < this.threshold) { pj.heat[slot] = heat + weight; return undefined; }
+    // (A threshold past the 16-bit heat never translates: the heat stops short of the PENDING mark.)
+    if (heat + weight < this.threshold) { pj.heat[slot] = Math.min(heat + weight, PENDING - 1); return undefined; }
     if (this.wasm === undefined) return this.translate(page, pj, off);
     pj.heat[slot] = PENDING;
     let q = this.queue.get(page);
