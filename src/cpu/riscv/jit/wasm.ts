@@ -248,8 +248,12 @@ const siteExtra = (p: number): number => p >>> 20;
 const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw', 'fma'];
 /** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
 const F = { fp: 0, amo: 1, vmm: 2 } as const;
-const FS = { ld: 3, st: 4, fls: 5, mulh: 6, load: 7, store: 14, cw: 18, fma: 19 } as const;
-const FIRST_REGION = 20;
+const runtimeImport = (e: string): number => 3 + RUNTIME_EXPORTS.indexOf(e);
+const FS = {
+  ld: runtimeImport('ld'), st: runtimeImport('st'), fls: runtimeImport('fls'), mulh: runtimeImport('mulh'),
+  load: runtimeImport('l0'), store: runtimeImport('s0'), cw: runtimeImport('cw'), fma: runtimeImport('fma'),
+} as const;
+const FIRST_REGION = 3 + RUNTIME_EXPORTS.length;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
 
@@ -1149,7 +1153,8 @@ function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: Inli
 
 /** Function indices in the runtime module: its imports (JavaScript helpers), then its own functions. */
 const RF = { ld: 0, st: 1, cw: 2, fls: 3 } as const;
-const RS = { run: 4, ld: 5, st: 6, cw: 20 } as const;
+const runtimeFunction = (e: string): number => 5 + RUNTIME_EXPORTS.indexOf(e); // after run (4)
+const RS = { run: 4, ld: runtimeFunction('ld'), st: runtimeFunction('st'), cw: runtimeFunction('cw') } as const;
 /** The runtime module's globals: status (exported), the TLB context of the running region, and TLB hits. */
 const G_RB = 1, G_WB = 2, G_TAG = 3, G_RO = 4, G_HITS = 5, G_XL = 6;
 
