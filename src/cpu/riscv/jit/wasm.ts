@@ -757,8 +757,9 @@ class WasmGen {
   // rounding mode is RNE and NX already accrued: then WebAssembly's IEEE arithmetic (round to nearest,
   // ties to even) gives the result, and a check of the result (finite, and for products, quotients and
   // roots clear of the subnormal range, where tininess would raise UF) rules out every other flag.
-  // Anything else — NaNs, infinities, zeros and subnormals where they matter, other rounding modes, NX
-  // not yet set, fused multiply-add, FCLASS — goes to the FPU's JavaScript.
+  // Fused multiply-adds of doubles call the runtime's emulation (see fmaFastPath). Anything else — NaNs,
+  // infinities, zeros and subnormals where they matter, other rounding modes, NX not yet set, single-precision
+  // fused multiply-add, FCLASS — goes to the FPU's JavaScript.
 
   /** Leaves for `slow` unless FpUnit.jitFast has every bit of `need`. */
   private fpNeed(need: number, slow: number): void {
@@ -1181,6 +1182,13 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
   const ramOffset = (b: Body, t: number): void => {
     b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.ramOffset32
   };
+  // After a store at RAM offset local `o`: dirty[o >> 12] = 1, and a page holding code goes through the
+  // code-write check (`site` pushes its site: log2 of the size in the extra field); local `t` is scratch.
+  const storeMarks = (b: Body, o: number, t: number, site: () => void): void => {
+    b.get(o).i32(12).op(O.i32shru).tee(t).i32(1).mem(O.i32store8, layout.dirty);
+    b.get(t).mem(O.i32load8u, layout.codePages);
+    b.if(); b.get(o); site(); b.call(RS.cw).globalSet(G_STATUS); b.end();
+  };
   // ld(va, old, site): the helper's value (extended as the load's kind says), or old if it trapped.
   fn([], (b) => {
     split(b, 0); b.get(2).call(RF.ld).globalSet(G_STATUS);
@@ -1216,13 +1224,10 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.if();
     b.get(OFF).get(R).mem(O.i64load, HART_FP_OFFSET).mem(O.i64store);
     b.else().get(OFF).get(R).mem(O.i32load, HART_FP_OFFSET).mem(O.i32store).end();
-    // dirty[o >> 12] = 1; a page holding code goes through the code-write check (its site: log2 of the size).
-    b.get(OFF).i32(12).op(O.i32shru).tee(T).i32(1).mem(O.i32store8, layout.dirty);
-    b.get(T).mem(O.i32load8u, layout.codePages);
-    b.if();
-    b.get(OFF).get(SITE).i32(0xfffff).op(O.i32and).get(X).i32(1).op(O.i32and).i32(2).op(O.i32add).i32(20).op(O.i32shl).op(O.i32or);
-    b.call(RS.cw).globalSet(G_STATUS);
-    b.end();
+    // The store's site for the code-write check: log2 of its size (2 or 3) in the extra field.
+    storeMarks(b, OFF, T, () => {
+      b.get(SITE).i32(0xfffff).op(O.i32and).get(X).i32(1).op(O.i32and).i32(2).op(O.i32add).i32(20).op(O.i32shl).op(O.i32or);
+    });
     b.op(O.ret);
     b.end(); // slow
     split(b, VA); b.get(SITE).call(RF.fls).globalSet(G_STATUS);
@@ -1261,10 +1266,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
       tlb(b, G_WB, 1 << log, 3);
       b.if();
       hit(b); ramOffset(b, 3); b.tee(6).get(1).mem([O.i64store8, O.i64store16, O.i64store32, O.i64store][log]);
-      // dirty[o >> 12] = 1; a page holding code goes through the code-write path.
-      b.get(6).i32(12).op(O.i32shru).tee(3).i32(1).mem(O.i32store8, layout.dirty);
-      b.get(3).mem(O.i32load8u, layout.codePages);
-      b.if(); b.get(6).get(2).call(RS.cw).globalSet(G_STATUS); b.end();
+      storeMarks(b, 6, 3, () => b.get(2));
       b.else();
       b.get(0).get(1).get(2).call(RS.st);
       b.end();
