@@ -289,7 +289,7 @@ export class Mmu {
       e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = this.ramOffset32[t];
       e[SAVED_TAG_WORDS * n + 2 * t] = w[2 * t]; e[SAVED_TAG_WORDS * n + 2 * t + 1] = w[2 * t + 1];
       saved.valid[saved.count++] = t;
-      this.tag[t] = NaN; w[2 * t] = NO_TAG_LO; w[2 * t + 1] = NO_TAG_HI;
+      this.setTag(t, NaN, false);
     }
     this.userCount = 0;
     const restore = this.userSpaces.get(entering);
