@@ -87,6 +87,17 @@ const EDGES: bigint[] = [
   0x01a56e1fc2f8f359n, 0x3c9fffffffffffffn,
 ];
 
+/** Powers off through the sifive,test device (writing 0x5555 to 0x100000), then spins. */
+const POWER_OFF = [U(0x100, TMP, 0x37), U(0x5, TMP2, 0x37), addi(TMP2, TMP2, 0x555), S(0, TMP2, TMP, 2, 0x23), J(0, 0)];
+
+/** An image of `code` at the start of the code page with the edge table on the data page, at DATA + EDGE_AT. */
+function withEdgeTable(code: number[]): Uint32Array {
+  const image = new Uint32Array((0x10000 + EDGE_AT) / 4 + 2 * EDGES.length);
+  image.set(code);
+  new BigUint64Array(image.buffer, 0x10000 + EDGE_AT).set(EDGES);
+  return image;
+}
+
 /** Builds one random program; returns its 32-bit words (the body may hold 16-bit pairs) and, after them, the data page's edge table. */
 /**
  * What a program's body is made of: everything; everything but the CSR accesses and traps that leave
@@ -245,16 +256,8 @@ function program(seed: number, kind: ProgramKind = 'mixed'): Uint32Array {
   w.push(...body);
   w.push(addi(LOOP, LOOP, -1));
   w.push(B((loopAt - w.length) * 4, 0, LOOP, 1)); // bnez x29, loop
-  // Power off through sifive,test.
-  w.push(U(0x100, TMP, 0x37));
-  w.push(U(0x5, TMP2, 0x37));
-  w.push(addi(TMP2, TMP2, 0x555));
-  w.push(S(0, TMP2, TMP, 2, 0x23));
-  w.push(J(0, 0));
-  const image = new Uint32Array((0x10000 + EDGE_AT) / 4 + 2 * EDGES.length);
-  image.set(w);
-  new BigUint64Array(image.buffer, 0x10000 + EDGE_AT).set(EDGES);
-  return image;
+  w.push(...POWER_OFF);
+  return withEdgeTable(w);
 }
 
 interface EndState {
@@ -401,11 +404,8 @@ function fpEdgeProgram(): Uint32Array {
   w.push(addi(6, 6, 8)); back(pair, END, 6); // next j
   w.push(addi(5, 5, 8), addi(6, 0, 0)); back(pair, END, 5); // next i
   w.push(addi(PASS, PASS, 1), addi(R_, 0, 3)); back(pass, R_, PASS); // next pass
-  w.push(U(0x100, TMP, 0x37), U(0x5, TMP2, 0x37), addi(TMP2, TMP2, 0x555), S(0, TMP2, TMP, 2, 0x23), J(0, 0)); // power off
-  const image = new Uint32Array((0x10000 + EDGE_AT) / 4 + 2 * EDGES.length);
-  image.set(w);
-  new BigUint64Array(image.buffer, 0x10000 + EDGE_AT).set(EDGES);
-  return image;
+  w.push(...POWER_OFF);
+  return withEdgeTable(w);
 }
 
 test('FP instructions on edge-case operands give the interpreter\'s results and flags in translated code', { timeout: 60_000 }, async () => {
@@ -450,11 +450,7 @@ function multiPageProgram(pages: number, patchPage: number, patchAt: number): Ui
   emit(S(0, PATCH, PTR, 2, 0x23)); // sw x26, 0(x22)
   emit(addi(LOOP, LOOP, -1));
   emit(B((loop - at) * 4, 0, LOOP, 1)); // bnez x29, loop
-  emit(U(0x100, TMP, 0x37));
-  emit(U(0x5, TMP2, 0x37));
-  emit(addi(TMP2, TMP2, 0x555));
-  emit(S(0, TMP2, TMP, 2, 0x23));
-  emit(J(0, 0));
+  for (const word of POWER_OFF) emit(word);
   for (let f = 0; f < pages; f++) {
     at = (f + 1) * 1024;
     emit(addi(ACC, ACC, f + 1));
@@ -612,7 +608,7 @@ test('a store that reaches into a translated loop from the data before it change
     S(0x100, NEW, PAGE1, 3, 0x23), // sd x26, 0x100(x5)
     addi(LOOP, LOOP, -1),
     B(-0x18, 0, LOOP, 1), // bnez x29, 0x104
-    U(0x100, TMP, 0x37), U(0x5, TMP2, 0x37), addi(TMP2, TMP2, 0x555), S(0, TMP2, TMP, 2, 0x23), J(0, 0), // power off
+    ...POWER_OFF,
   ];
   w.set(loop, (0x1000 + 0x104) / 4);
   const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
