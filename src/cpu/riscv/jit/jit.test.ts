@@ -547,7 +547,8 @@ async function runPrivilegedLoop(cpu: CpuEngine, backend: JitBackend, inline: bo
     I(1, 11, 0, 11, 0x13), // addi a1, a1, 1
     I(0x100, 0, 2, 10, 0x73), // csrrs a0, sstatus, x0
     R(0, 10, 12, 0, 12, 0x33), // add a2, a2, a0
-    B(-12, 13, 11, 4), // blt a1, a3, loop
+    I(0xc01, 0, 2, 0, 0x73), // csrrs x0, time, x0: a user CSR, which the kernel reads natively (the counters allow it)
+    B(-16, 13, 11, 4), // blt a1, a3, loop
     // Power off through the sifive,test device (U-mode reaches it: no translation, no PMP).
     U(0x100, 5, 0x37), U(0x5, 6, 0x37), I(0x555, 6, 0, 6, 0x13), S(0, 6, 5, 2, 0x23),
     J(0, 0), // j .
@@ -558,6 +559,7 @@ async function runPrivilegedLoop(cpu: CpuEngine, backend: JitBackend, inline: bo
   const h = m.harts[0];
   h.pc = 0x80000000;
   h.setPriv(Priv.U);
+  h.csr.mcounteren = h.csr.scounteren = 7; // cycle, time, instret
   let hooked = 0;
   h.privilegedHook = (raw) => {
     hooked++;
@@ -579,11 +581,46 @@ test('binary translation calls the VMM in place of a deprivileged kernel\'s priv
     const jit = await runPrivilegedLoop('jit', backend, true);
     assert.equal(jit.x, interp.x, backend);
     assert.equal(jit.instret, interp.instret, `${backend}: instret`);
-    assert.equal(jit.hooked, 500);
+    assert.equal(jit.hooked, 500, `${backend}: only the privileged instruction reached the VMM`);
     assert.ok(jit.calls > 400, `${backend}: translated code made the calls (${jit.calls})`);
     const off = await runPrivilegedLoop('jit', backend, false);
     assert.equal(off.x, interp.x);
     assert.equal(off.calls, 0, `${backend}: without inlineVmmCalls the interpreter makes them`);
+  }
+});
+
+test('a device read that changes what interrupts see gives translated code its value (PLIC claims)', { timeout: 30_000 }, async () => {
+  // M-mode, interrupts disabled: the UART's THR-empty interrupt (source 10), re-armed by toggling IER.ETBEI, is
+  // claimed and completed 200 times. A claim lowers MEIP, so the hart must recheck interrupts: translated code
+  // leaves after the load, which must still land in a0.
+  const UART = 5, PLIC = 6, T = 7, A0 = 10, A1 = 11, A2 = 12, A3 = 13, ITERATIONS = 200;
+  const w = [
+    U(0x10000, UART, 0x37), // 0x10000000
+    U(0x0c000, PLIC, 0x37), addi(T, 0, 1), S(40, T, PLIC, 2, 0x23), // priority of source 10 = 1
+    U(0x0c002, PLIC, 0x37), addi(T, 0, 1), I(10, T, 1, T, 0x13), S(0, T, PLIC, 2, 0x23), // context 0 enables it
+    U(0x0c200, PLIC, 0x37), S(0, 0, PLIC, 2, 0x23), // threshold 0
+    addi(A1, 0, 0), addi(A2, 0, 0), addi(A3, 0, ITERATIONS),
+    // loop:
+    S(1, 0, UART, 0, 0x23), addi(T, 0, 2), S(1, T, UART, 0, 0x23), // IER = 0, then ETBEI
+    addi(A0, 0, 0),
+    I(4, PLIC, 2, A0, 0x03), // lw a0, 4(plic): claim
+    S(4, A0, PLIC, 2, 0x23), // sw a0, 4(plic): complete
+    R(0, A0, A2, 0, A2, 0x33), // add a2, a2, a0
+    addi(A1, A1, 1),
+    B(-32, A3, A1, 4), // blt a1, a3, loop
+    ...POWER_OFF,
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'claim.bin');
+  writeFileSync(image, new Uint8Array(Uint32Array.from(w).buffer));
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0);
+  assert.match(interp.x, new RegExp(` 12:0:${10 * ITERATIONS} `), 'every claim returned source 10');
+  for (const backend of ['wasm', 'js'] as const) {
+    const jit = await runOn(image, 'jit', backend);
+    assert.ok(jit.translations > 0, `${backend}: the loop was translated`);
+    assert.equal(jit.x, interp.x, backend);
+    assert.equal(jit.instret, interp.instret, backend);
   }
 });
 

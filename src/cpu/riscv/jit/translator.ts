@@ -79,10 +79,18 @@ function translatable(op: number): boolean {
   }
 }
 
-/** Privileged instructions binary translation hands to the VMM in place (see `inlineVmmCalls`). */
-export function isPrivileged(op: number): boolean {
-  switch (op) {
+/**
+ * Privileged instructions binary translation hands to the VMM in place (see
+ * `inlineVmmCalls`). A CSR instruction is one when its CSR is not a user
+ * CSR (bits 9:8 of the number, privileged spec §2.1): the user CSRs
+ * (fflags, frm, fcsr, cycle, time, instret...) run natively in the
+ * deprivileged kernel as in its user programs, or trap to the VMM from the
+ * interpreter when the counter-enable bits say so.
+ */
+export function isPrivileged(insn: Insn): boolean {
+  switch (insn.op) {
     case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+      return ((insn.imm >>> 8) & 3) !== 0;
     case Op.SRET: case Op.WFI: case Op.SFENCE_VMA:
       return true;
     default:
@@ -122,7 +130,7 @@ export function findBlock(cache: DecodeCache, page: DecodedPage, start: number, 
   while (off < 4096 && insns.length < MAX_BLOCK_INSNS) {
     const insn = insnAt(cache, page, off);
     if (!translatable(insn.op)) {
-      if (inlineVmmCalls && insns.length > 0 && isPrivileged(insn.op)) insns.push(insn);
+      if (inlineVmmCalls && insns.length > 0 && isPrivileged(insn)) insns.push(insn);
       break;
     }
     insns.push(insn);

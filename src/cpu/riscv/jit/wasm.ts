@@ -1189,10 +1189,13 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.get(t).mem(O.i32load8u, layout.codePages);
     b.if(); b.get(o); site(); b.call(RS.cw).globalSet(G_STATUS); b.end();
   };
-  // ld(va, old, site): the helper's value (extended as the load's kind says), or old if it trapped.
+  // ld(va, old, site): the helper's value (extended as the load's kind says), or old if it trapped. A status
+  // with the exit kind EXIT_ASK comes from a load that completed (a device read that changed what interrupts
+  // see, say a PLIC claim): the region leaves after it, with its value.
   fn([], (b) => {
     split(b, 0); b.get(2).call(RF.ld).globalSet(G_STATUS);
-    b.globalGet(G_STATUS); b.ifTyped(I64); b.get(1).else().i32(scratch).mem(O.i64load, 4 * S_LO).end();
+    b.globalGet(G_STATUS).i32(0).op(O.i32ne).i32(scratch).mem(O.i32load, 4 * S_KIND).i32(EXIT_SET).op(O.i32eq).op(O.i32and);
+    b.ifTyped(I64); b.get(1).else().i32(scratch).mem(O.i64load, 4 * S_LO).end();
   });
   // st(va, value, site).
   fn([], (b) => { split(b, 0); split(b, 1); b.get(2).call(RF.st).globalSet(G_STATUS); });
