@@ -299,7 +299,9 @@ export class Hart {
       return;
     }
     fromNumber(this.pc);
-    const epcLo = r64.lo, epcHi = r64.hi;
+    // r64's fields are doubles; `| 0` keeps the CSR file's int32 fields small integers, so its layout never
+    // changes under optimized code (which V8 would deoptimize the first time a delegated trap wrote them).
+    const epcLo = r64.lo | 0, epcHi = r64.hi | 0;
     let vector: number;
     if (toVs) {
       // §9.6.1: VS-level interrupts appear to the guest as their S-level counterparts (code - 1).
@@ -307,7 +309,7 @@ export class Hart {
     } else if (delegated) {
       c.sepcLo = epcLo; c.sepcHi = epcHi;
       c.scause = cause; c.scauseInterrupt = interrupt;
-      c.stvalLo = tvalLo; c.stvalHi = tvalHi;
+      c.stvalLo = tvalLo | 0; c.stvalHi = tvalHi | 0;
       c.mstatus = enterS(c.mstatus, from);
       // §9.2.1: SPV records V, SPVP the guest's privilege (when V was 1), GVA whether stval is a guest virtual address.
       let hs = c.hstatus & ~(Hstatus.SPV | Hstatus.GVA);
@@ -316,7 +318,7 @@ export class Hart {
       c.hstatus = hs;
       // htval: the guest physical address of a guest-page fault, shifted right by 2 (§9.2.9).
       fromNumber(Math.floor(gpa / 4));
-      c.htvalLo = r64.lo; c.htvalHi = r64.hi;
+      c.htvalLo = r64.lo | 0; c.htvalHi = r64.hi | 0;
       c.htinstLo = htinst; c.htinstHi = 0;
       vector = toNumberS(c.stvecLo & ~3, c.stvecHi);
       if (interrupt && (c.stvecLo & 3) === 1) vector += 4 * cause;
@@ -325,7 +327,7 @@ export class Hart {
     } else {
       c.mepcLo = epcLo; c.mepcHi = epcHi;
       c.mcause = cause; c.mcauseInterrupt = interrupt;
-      c.mtvalLo = tvalLo; c.mtvalHi = tvalHi;
+      c.mtvalLo = tvalLo | 0; c.mtvalHi = tvalHi | 0;
       let ms = c.mstatus;
       ms = (ms & ~Mstatus.MPIE) | ((ms & Mstatus.MIE) ? Mstatus.MPIE : 0);
       ms = (ms & ~Mstatus.MPP) | (from << Mstatus.MPP_SHIFT);
@@ -334,7 +336,7 @@ export class Hart {
       // §9.4.1: MPV records V; GVA whether mtval is a guest virtual address. mtval2 as htval.
       c.mstatusH = (virt ? MstatusHi.MPV : 0) | (gva && !interrupt ? MstatusHi.GVA : 0);
       fromNumber(Math.floor(gpa / 4));
-      c.mtval2Lo = r64.lo; c.mtval2Hi = r64.hi;
+      c.mtval2Lo = r64.lo | 0; c.mtval2Hi = r64.hi | 0;
       c.mtinstLo = htinst; c.mtinstHi = 0;
       vector = toNumberS(c.mtvecLo & ~3, c.mtvecHi);
       if (interrupt && (c.mtvecLo & 3) === 1) vector += 4 * cause;
@@ -352,7 +354,7 @@ export class Hart {
     const from = this.priv;
     c.vsepcLo = epcLo; c.vsepcHi = epcHi;
     c.vscause = cause; c.vscauseInterrupt = interrupt;
-    c.vstvalLo = tvalLo; c.vstvalHi = tvalHi;
+    c.vstvalLo = tvalLo | 0; c.vstvalHi = tvalHi | 0;
     c.vsstatus = enterS(c.vsstatus, from);
     let vector = toNumberS(c.vstvecLo & ~3, c.vstvecHi);
     if (interrupt && (c.vstvecLo & 3) === 1) vector += 4 * cause;
@@ -369,7 +371,7 @@ export class Hart {
     fromNumber(tval);
     const tvalLo = r64.lo, tvalHi = r64.hi;
     fromNumber(this.pc);
-    this.enterVs(cause, false, tvalLo, tvalHi, r64.lo, r64.hi);
+    this.enterVs(cause, false, tvalLo, tvalHi, r64.lo | 0, r64.hi | 0);
   }
 
   /** Raises an exception whose tval is a double (an address), at the current pc. */
@@ -583,8 +585,9 @@ export class Hart {
           case Op.JALR: {
             const link = this.pc + len;
             const al = xl[rs1];
-            const lo = (al + imm) & ~1;
-            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const sum = (al + imm) | 0;
+            const lo = sum & ~1;
+            const hi = (xh[rs1] + (imm >> 31) + ((sum >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
             this.pc = hi * TWO32 + (lo >>> 0);
             const lhi = Math.floor(link / TWO32);
             xl[rd] = (link - lhi * TWO32) | 0; xh[rd] = lhi | 0;
@@ -616,7 +619,7 @@ export class Hart {
           case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
             const al = xl[rs1];
             const lo = (al + imm) | 0;
-            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((lo >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
             const t = mmu.readBase + ((lo >>> 12) & TLB_MASK);
             const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
             if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
@@ -647,7 +650,7 @@ export class Hart {
           case Op.SB: case Op.SH: case Op.SW: case Op.SD: {
             const al = xl[rs1];
             const lo = (al + imm) | 0;
-            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((lo >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
             const t = mmu.writeBase + ((lo >>> 12) & TLB_MASK);
             const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
             if (tlbTag[2 * t] === (lo & (-4096 | (size - 1))) && tlbTag[2 * t + 1] === hi) {
@@ -671,7 +674,7 @@ export class Hart {
           case Op.ADDI: {
             const a = xl[rs1];
             const lo = (a + imm) | 0;
-            xh[rd] = (xh[rs1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            xh[rd] = (xh[rs1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
             xl[rd] = lo;
             break;
           }
@@ -695,7 +698,9 @@ export class Hart {
           case Op.ADD: {
             const a = xl[rs1], b = xl[rs2];
             const lo = (a + b) | 0;
-            xh[rd] = (xh[rs1] + xh[rs2] + ((a >>> 0) + (b >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            // The low words' carry: their wrapped sum is below an addend. (An unsigned compare, where summing the
+            // unsigned words would go past int32 and make V8 deoptimize the first time it does.)
+            xh[rd] = (xh[rs1] + xh[rs2] + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
             xl[rd] = lo;
             break;
           }
@@ -771,7 +776,7 @@ export class Hart {
             if (!csr.fpEnabled()) { this.illegalAtPc(); continue; }
             const al = xl[rs1];
             const lo = (al + imm) | 0;
-            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((lo >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
             const size = op === Op.FLD ? 8 : 4;
             const o = mmu.ramHit(mmu.readBase, lo, hi, size);
             const fr = fpu.i32;
@@ -792,7 +797,7 @@ export class Hart {
             if (!csr.fpEnabled()) { this.illegalAtPc(); continue; }
             const al = xl[rs1];
             const lo = (al + imm) | 0;
-            const hi = (xh[rs1] + (imm >> 31) + ((al >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+            const hi = (xh[rs1] + (imm >> 31) + ((lo >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
             const size = op === Op.FSD ? 8 : 4;
             const o = mmu.ramHit(mmu.writeBase, lo, hi, size);
             const fr = fpu.i32;
@@ -1094,7 +1099,7 @@ export class Hart {
       case AmoFunct.SWAP: nl = bl; nh = bh; break;
       case AmoFunct.ADD: {
         nl = (oldLo + bl) | 0;
-        nh = (oldHi + bh + ((oldLo >>> 0) + (bl >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+        nh = (oldHi + bh + ((nl >>> 0) < (oldLo >>> 0) ? 1 : 0)) | 0;
         break;
       }
       case AmoFunct.XOR: nl = oldLo ^ bl; nh = oldHi ^ bh; break;

@@ -170,9 +170,10 @@ function body(a: Assembler): void {
   for (const f3 of [0, 1, 5]) a.r(0x3b, f3, 0, T2, A0, A2);
   a.r(0x3b, 0, 0x20, T2, A0, A1); a.r(0x3b, 5, 0x20, T2, A1, A2);
   // M: every multiply and divide, by a number, by -1 and by zero.
-  for (const divisor of [A2, A3, ZERO]) {
-    for (let f3 = 0; f3 < 8; f3++) a.r(0x33, f3, 1, T3, A1, divisor);
-    for (const f3 of [0, 4, 5, 6, 7]) a.r(0x3b, f3, 1, T3, A1, divisor);
+  // A dividend with bit 31 set too (a3 = -3): the unsigned word operations see it as a value past int32.
+  for (const [dividend, divisor] of [[A1, A2], [A1, A3], [A1, ZERO], [A3, A2]]) {
+    for (let f3 = 0; f3 < 8; f3++) a.r(0x33, f3, 1, T3, dividend, divisor);
+    for (const f3 of [0, 4, 5, 6, 7]) a.r(0x3b, f3, 1, T3, dividend, divisor);
   }
   a.word(0x12345037 | (T4 << 7)); // lui
   a.word(0x00001017 | (T4 << 7)); // auipc
@@ -186,7 +187,10 @@ function body(a: Assembler): void {
   for (const f3 of [2, 3]) {
     a.r(0x2f, f3, 0x08, T1, S0, ZERO); a.r(0x2f, f3, 0x0c, T2, S0, A0); // lr, sc (succeeds)
     a.r(0x2f, f3, 0x0c, T2, S0, A0); // sc without a reservation (fails)
-    for (const funct5 of [0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]) a.r(0x2f, f3, funct5 << 2, T1, S0, A1);
+    // Each AMO with a small operand and with one whose low word has bit 31 set (a3 = -3).
+    for (const operand of [A1, A3]) {
+      for (const funct5 of [0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]) a.r(0x2f, f3, funct5 << 2, T1, S0, operand);
+    }
     a.r(0x2f, f3, 0, T1, S1, A1); // misaligned: faults
   }
   // CSRs: all six forms, the counters, and the FP CSRs.
