@@ -27,11 +27,11 @@ export class DecodedPage {
 
 /** What the binary translator keeps per decoded page; dropped with the page. */
 export interface PageJitState {
-  /** Times control arrived at each slot by a jump while untranslated; 65535 = not translatable. */
-  readonly heat: Uint16Array;
+  /** Instructions interpreted from each slot as an entry point while untranslated (the translator's marks above 2^31 - 3). */
+  readonly heat: Int32Array;
   /** The translated region function entered at each slot, if any. */
   entries: Array<RegionFn | undefined> | undefined;
-  /** Offsets the current region was translated from. */
+  /** Offsets the page's regions were translated from. */
   roots: number[];
 }
 

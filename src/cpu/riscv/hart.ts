@@ -516,8 +516,8 @@ export class Hart {
     // trap or an interrupt: while it stays on the page, fetching needs no arithmetic on the (double) pc.
     let seqOff = -1;
     let page = this.fetchPage as DecodedPage;
-    // The page offset of the instruction before, to tell a backward jump on the same page (a loop) from others.
-    let lastOff = 4096;
+    // The count of instructions executed before the last arrival the translator counted (see Jit.credit()).
+    let arrivedAt = 0;
     outer: while (executed < budget) {
       if (!this.serviceEvents()) break;
       seqOff = -1; // an interrupt may have been taken
@@ -535,15 +535,18 @@ export class Hart {
             off = this.pc - this.fetchBase;
           }
           off |= 0;
-          const loop = off <= lastOff && this.fetchPage === page;
           page = this.fetchPage as DecodedPage;
-          if (jit !== undefined && jumped && executed > 1 && jit.enterable(page, off, loop)) {
-            // Reached by a jump, and translated: hand over to the dispatcher.
-            executed--;
-            break outer;
+          if (jit !== undefined && (jumped || off < 4) && executed > 1) {
+            // Reached by a jump, or by running on into the next page: an entry point for the translator.
+            const ran = executed - 1 - arrivedAt;
+            arrivedAt = executed - 1;
+            if (jit.enterable(page, off, ran)) {
+              // Translated: hand over to the dispatcher (this instruction is not executed here).
+              executed = arrivedAt;
+              break outer;
+            }
           }
         }
-        lastOff = off;
         const slot = off >>> 1;
         let info = page.info[slot];
         if (info === 0) {
@@ -838,6 +841,7 @@ export class Hart {
         seqOff = off + len;
       }
     }
+    if (jit !== undefined) jit.credit(executed - arrivedAt);
     return executed;
   }
 

@@ -3,14 +3,16 @@
  * V8 compiles to host machine code.
  *
  * Translation is by physical page. Each time control arrives at an
- * instruction by a jump (a taken branch, a call, a return, a trap vector),
- * the hart asks {@link Jit.lookup} for a translation of that address. The
- * first {@link Jit.threshold} arrivals only count (cold code stays in the
- * interpreter, which starts faster than freshly generated code); then the
- * page's *region* — every block reachable on the page from its hot entry
- * points — is generated (`translator.ts`), compiled with `new Function`, and
- * entered. A later hot entry on the same page that the region lacks makes a
- * new region from the union of the entry points.
+ * instruction by a jump (a taken branch, a call, a return, a trap vector)
+ * or by running on into the next page, the hart asks {@link Jit.lookup} for
+ * a translation of that address. Until the interpreter has executed
+ * {@link Jit.threshold} instructions from an entry point, they only count
+ * (cold code stays in the interpreter, which starts faster than freshly
+ * generated code); then the page's *region* — every block reachable on the
+ * page from its hot entry points — is generated (`translator.ts`),
+ * compiled, and entered. A later hot entry on the same page that the region
+ * lacks gets a region of its own; a page whose code runs long is compiled
+ * again as one region from all of its entry points (see Jit.tierUp()).
  *
  * The translation cache is keyed by physical page alone: generated code
  * computes pc-relative values from the pc it is entered with, and reads the
@@ -71,11 +73,20 @@ export interface JitStats {
   tierUps: number;
 }
 
-/** Default number of arrivals at an entry point before it is translated. */
-export const DEFAULT_THRESHOLD = 10000;
+/**
+ * Default number of instructions the interpreter executes from an entry
+ * point before it is translated. Measured on the Linux boot to init (medians
+ * of five alternating runs): 1.44 s at 40 000, 1.53 s at 20 000 and at
+ * 80 000; in another series 1.41 s at 40 000, 1.42 s at 60 000, 1.45 s at
+ * 100 000.
+ */
+export const DEFAULT_THRESHOLD = 40000;
 const SLOTS = 2048;
-/** A page's region grows by re-translation for at most this many entry points (see translate()). */
-const MAX_UNION_ROOTS = 12;
+/**
+ * The JavaScript back end (which has no tier-up) grows a page's region by
+ * re-translation for at most this many entry points (see translate()).
+ */
+const JS_MAX_UNION_ROOTS = 12;
 
 function shl(lo: number, hi: number, sh: number): void {
   if (sh === 0) { r64.lo = lo; r64.hi = hi; }
@@ -115,18 +126,8 @@ function translated(page: DecodedPage, off: number): RegionFn | undefined {
   return page.jit?.entries?.[off >>> 1];
 }
 
-/**
- * What an arrival by a backward jump on the same page (a loop's next
- * iteration) counts for: a loop is translated after a quarter of the
- * arrivals a function entry needs. Measured (alternating runs): the fp
- * program's second run in a process 209 MIPS against 192 at weight 1,
- * Linux to init unchanged (1.45–1.57 s against 1.41–1.57 s); at weight 8
- * and more, Linux slows down.
- */
-const LOOP_WEIGHT = 4;
-
 /** Heat of an entry point queued for the next batch, and of one that cannot be translated. */
-const PENDING = 65534, UNTRANSLATABLE = 65535;
+const PENDING = 0x7ffffffe, UNTRANSLATABLE = 0x7fffffff;
 
 /** Tuning of the WebAssembly back end's batching (see {@link Jit}). */
 export interface JitOptions {
@@ -192,7 +193,7 @@ interface PlannedRegion {
   /** The page's generation when the region was made (a rewritten page has a new one). */
   gen: number;
   blocks: Block[];
-  /** True when it replaces everything the page had (see translate()); `roots` then join the page's roots. */
+  /** True when it replaces everything the page had (see translate()). */
   union: boolean;
   /** Made by tierUp(): inlines every memory access. */
   inline?: boolean;
@@ -270,6 +271,9 @@ export class Jit {
   private readonly compilingPages = new Set<DecodedPage>();
   /** Bumped by dropAll(): a batch planned before it is never installed. */
   private resets = 0;
+  /** The heat array and slot of the last arrival counted, which the interpreter's instructions from there add to (see credit()). */
+  private lastHeat: Int32Array | undefined = undefined;
+  private lastSlot = 0;
 
   constructor(private readonly ram: GuestRam, private readonly cache: DecodeCache, readonly threshold = DEFAULT_THRESHOLD, options: JitOptions = {}) {
     this.env = {
@@ -368,7 +372,7 @@ export class Jit {
       this.tierUp();
     }
     const fn = translated(page, off);
-    if (fn !== undefined) { this.stats.cacheHits++; return fn; }
+    if (fn !== undefined) { this.stats.cacheHits++; this.credit(0); return fn; }
     return this.arrive(page, off);
   }
 
@@ -410,8 +414,25 @@ export class Jit {
    * code exists there (counting the arrival, and translating when hot), so
    * it should hand over to the dispatcher.
    */
-  enterable(page: DecodedPage, off: number, loop = false): boolean {
-    return translated(page, off) !== undefined || this.arrive(page, off, loop ? LOOP_WEIGHT : 1) !== undefined;
+  enterable(page: DecodedPage, off: number, ran: number): boolean {
+    this.credit(ran);
+    return translated(page, off) !== undefined || this.arrive(page, off) !== undefined;
+  }
+
+  /**
+   * For the interpreter: it ran `ran` instructions since the last arrival
+   * it counted (the arrival's own instruction among them), which add to
+   * that entry point's heat. An entry heats up by the instructions run
+   * from it, not by the jumps that reach it: a long straight-line function
+   * (the boot's unrolled hash rounds: 1 100 instructions a call, 5 400
+   * calls) gets hot as soon as a loop of the same work would.
+   */
+  credit(ran: number): void {
+    const heat = this.lastHeat;
+    if (heat === undefined) return;
+    this.lastHeat = undefined;
+    const h = heat[this.lastSlot];
+    if (h < PENDING && ran > 1) heat[this.lastSlot] = Math.min(h + ran - 1, PENDING - 1);
   }
 
   /**
@@ -424,19 +445,21 @@ export class Jit {
   }
 
   /**
-   * Counts an arrival at untranslated code. When it gets hot: the JavaScript
+   * Counts an arrival at untranslated code (its first instruction: the
+   * interpreter credits the others, see credit()). When it gets hot: the JavaScript
    * back end translates it at once; the WebAssembly back end queues its page
    * for the next batch, since compiling and instantiating a module costs
    * about as much for one region as for a dozen.
    */
-  private arrive(page: DecodedPage, off: number, weight = 1): RegionFn | undefined {
+  private arrive(page: DecodedPage, off: number): RegionFn | undefined {
     let pj = page.jit;
     if (pj === undefined) {
       if (page.ramOffset < 0) return undefined; // code outside RAM (the boot ROM) is never translated
-      pj = page.jit = { heat: new Uint16Array(SLOTS), entries: undefined, roots: [] };
+      pj = page.jit = { heat: new Int32Array(SLOTS), entries: undefined, roots: [] };
     }
     const slot = off >>> 1;
     this.stats.cacheMisses++;
+    this.lastHeat = undefined;
     if (this.compiling.size > 0 && !this.deferInstall && ((++this.tick & 63) === 0 || pj.heat[slot] === PENDING)) {
       // Install what the worker has compiled (this entry may be among it).
       this.collect();
@@ -449,8 +472,13 @@ export class Jit {
       this.translateQueued();
       return translated(page, off);
     }
-    // (A threshold past the 16-bit heat never translates: the heat stops short of the PENDING mark.)
-    if (heat + weight < this.threshold) { pj.heat[slot] = Math.min(heat + weight, PENDING - 1); return undefined; }
+    // (A threshold past PENDING never translates: the heat stops short of that mark.)
+    if (heat + 1 < this.threshold) {
+      pj.heat[slot] = Math.min(heat + 1, PENDING - 1);
+      this.lastHeat = pj.heat;
+      this.lastSlot = slot;
+      return undefined;
+    }
     if (this.wasm === undefined) return this.translate(page, pj, off);
     pj.heat[slot] = PENDING;
     let q = this.queue.get(page);
@@ -470,7 +498,7 @@ export class Jit {
     const t0 = performance.now();
     // Grow the page's region with the new entry point while that stays cheap; past that, a new
     // entry gets a region of its own next to the existing ones.
-    const union = pj.roots.length < MAX_UNION_ROOTS;
+    const union = pj.roots.length < JS_MAX_UNION_ROOTS;
     const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, off] : [off], this.inlineVmmCalls);
     if (!blocks.some((b) => b.start === off)) {
       // The entry itself starts with an untranslatable instruction (or did not fit).
@@ -503,7 +531,11 @@ export class Jit {
     for (const q of queued) {
       const { page, pj } = q;
       if (page.jit !== pj || page.gen !== q.gen) continue; // dropped meanwhile
-      const union = pj.entries === undefined || pj.roots.length + q.roots.length <= MAX_UNION_ROOTS;
+      // A page's first regions come from every entry point queued so far; entry points that get hot later get
+      // a region of their own (those of a batch together), and tierUp() joins them all once the page runs long.
+      // Re-translating the whole page for each new entry point instead cost more than it saved: Linux to init
+      // 1.65 s against 1.41 s (medians of five).
+      const union = pj.entries === undefined;
       const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, ...q.roots] : q.roots, this.inlineVmmCalls);
       const starts = new Set(blocks.map((b) => b.start));
       if (blocks.length > 0) plan.push({ page, pj, gen: q.gen, blocks, union, roots: q.roots.filter((r) => starts.has(r)) });
@@ -594,12 +626,12 @@ export class Jit {
       const entries = new Array<RegionFn | undefined>(SLOTS);
       for (const b of blocks) entries[b.start >>> 1] = fn;
       pj.entries = entries;
-      pj.roots.push(...r.roots);
     } else {
       const entries = pj.entries as Array<RegionFn | undefined>;
       for (const b of blocks) entries[b.start >>> 1] ??= fn;
       for (const off of r.roots) entries[off >>> 1] = fn;
     }
+    pj.roots.push(...r.roots);
     // Should the translation be dropped (see dropAll()), the next arrival queues the entry again.
     for (const off of r.roots) pj.heat[off >>> 1] = Math.min(this.threshold, PENDING) - 1;
     if (regions !== undefined) {
