@@ -26,6 +26,15 @@ import { Pte, accessedBits, leafAllows, nonLeafReserved, privilegeAllows, pteInv
 /** Entries per TLB context. */
 export const TLB_SIZE = 2048;
 export const TLB_MASK = TLB_SIZE - 1;
+
+/**
+ * The TLB entry of address `va` within a context: the low bits of its page
+ * number, from va's low 32 bits (`| 0` is va modulo 2^32 for any integral
+ * double) — a double modulo would be a call to fmod on every lookup.
+ */
+function tlbIndex(va: number): number {
+  return ((va | 0) >>> 12) & TLB_MASK;
+}
 const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 /** The U-mode contexts (read, write, fetch) come first. */
 const USER_CONTEXTS = 3;
@@ -224,7 +233,7 @@ export class Mmu {
   flushPage(va: number): void {
     if (this.hasSuperpages) { this.flushAll(); return; }
     const vpn = Math.floor(va / 4096);
-    const idx = ((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE;
+    const idx = tlbIndex(va);
     for (let c = 0; c < CONTEXTS; c++) {
       const t = c * TLB_SIZE + idx;
       if (this.tag[t] === vpn) this.setTag(t, NaN, false);
@@ -390,7 +399,7 @@ export class Mmu {
 
   private lookup(va: number, access: Access, p: Priv, v: boolean, tval: number, probe: boolean, size = 1): number {
     const vpn = Math.floor(va / 4096);
-    const t = (ctxOf(p, v) * 3 + access) * TLB_SIZE + (((vpn % TLB_SIZE) + TLB_SIZE) % TLB_SIZE);
+    const t = (ctxOf(p, v) * 3 + access) * TLB_SIZE + tlbIndex(va);
     if (this.tag[t] === vpn) {
       this.hits++;
       return this.phys[t] + (va - vpn * 4096);
