@@ -395,6 +395,7 @@ export class Jit {
       this.tierUp();
     }
     const fn = translated(page, off);
+    // (Translated code runs from here: the last arrival is credited nothing more.)
     if (fn !== undefined) { this.stats.cacheHits++; this.credit(0); return fn; }
     return this.arrive(page, off);
   }
