@@ -319,10 +319,6 @@ export class Jit {
     this.tierUpCountdown = Math.min(this.tierUpCountdown, this.tierUpEvery);
     if (this.wasm !== undefined) this.wasm.inlineMemory = this.inlineMemory;
     if (this.wasm !== undefined) eagerWasmCompilation(this.background && this.eager);
-    if (this.wasm !== undefined && !tieringBudgetSet) {
-      tieringBudgetSet = true;
-      setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
-    }
     if (this.wasm !== undefined && this.background) this.worker ??= CompileWorker.get();
   }
 
@@ -371,6 +367,11 @@ export class Jit {
         entries: entries.byteOffset, entryBits: ENTRY_BITS, counts: counts.byteOffset, countSlots: COUNT_SLOTS,
       },
     }, this.current, this.epoch, this.counters);
+    // After the runtime module (its dispatcher and shared accesses tier up at V8's default): for the batches.
+    if (!tieringBudgetSet) {
+      tieringBudgetSet = true;
+      setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+    }
     this.configure({});
     return 'wasm';
   }
@@ -396,7 +397,7 @@ export class Jit {
     }
     const fn = translated(page, off);
     // (Translated code runs from here: the last arrival is credited nothing more.)
-    if (fn !== undefined) { this.stats.cacheHits++; this.credit(0); return fn; }
+    if (fn !== undefined) { this.stats.cacheHits++; this.lastHeat = undefined; return fn; }
     return this.arrive(page, off);
   }
 
