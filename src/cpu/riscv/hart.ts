@@ -352,7 +352,7 @@ export class Hart {
   private enterVs(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number, epcLo: number, epcHi: number): void {
     const c = this.csr;
     const from = this.priv;
-    c.vsepcLo = epcLo; c.vsepcHi = epcHi;
+    c.vsepcLo = epcLo | 0; c.vsepcHi = epcHi | 0;
     c.vscause = cause; c.vscauseInterrupt = interrupt;
     c.vstvalLo = tvalLo | 0; c.vstvalHi = tvalHi | 0;
     c.vsstatus = enterS(c.vsstatus, from);
@@ -371,7 +371,7 @@ export class Hart {
     fromNumber(tval);
     const tvalLo = r64.lo, tvalHi = r64.hi;
     fromNumber(this.pc);
-    this.enterVs(cause, false, tvalLo, tvalHi, r64.lo | 0, r64.hi | 0);
+    this.enterVs(cause, false, tvalLo, tvalHi, r64.lo, r64.hi);
   }
 
   /** Raises an exception whose tval is a double (an address), at the current pc. */
