@@ -955,9 +955,12 @@ export class Hart {
     const pa = this.mmu.translate(pc, Access.Execute, false);
     if (pa < 0) return false;
     const ram = this.ram;
-    const pageVa = pc - (pa % 4096);
+    // The offset in the page from pa's low word (ToInt32 wraps modulo 2^32, a multiple of the page size): `%` on a
+    // double is a call to fmod, on every fetch from a new page.
+    const inPage = pa & 4095;
+    const pageVa = pc - inPage;
     if (pa >= ram.base && pa < ram.end) {
-      this.fetchPage = this.cache.page(Math.floor((pa - ram.base) / 4096) * 4096);
+      this.fetchPage = this.cache.page(pa - ram.base - inPage);
       this.fetchBase = pageVa;
       return true;
     }
@@ -982,7 +985,7 @@ export class Hart {
     if (this.romPage === undefined) this.romPage = new DecodedPage(-1);
     const p = this.romPage;
     p.info.fill(0);
-    const slot = (pa % 4096) >>> 1;
+    const slot = (pa & 4095) >>> 1;
     p.info[slot] = d.op | (d.rd << 8) | (d.rs1 << 14) | (d.rs2 << 20) | (d.length << 26);
     p.imm[slot] = d.op === Op.FP ? d.raw : d.imm;
     // Valid for exactly this one instruction: the next fetch refills.

@@ -432,7 +432,7 @@ export class Mmu {
       if (!probe) { if (v) this.hart.gvaNext = true; this.raise(accessCause[this.faultAccess(access)], tval); }
       return -1;
     }
-    const pagePa = pa - (pa % 4096);
+    const pagePa = pa - (pa & 4095);
     if (this.pmpUniform(pagePa)) {
       const ram = this.hart.env.ram;
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
