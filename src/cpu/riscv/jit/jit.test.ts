@@ -20,6 +20,7 @@ import type { JitBackend, JitOptions } from './jit.js';
 import { BufferCharBackend } from '../../../backends/buffer-char.js';
 import { Priv } from '../constants.js';
 import type { Hart } from '../hart.js';
+import { WasmBackend, type InlineMemory } from './wasm.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -661,4 +662,52 @@ test('a store that reaches into a translated loop from the data before it change
     assert.equal(jit.instret, interp.instret, backend);
     assert.ok(jit.translations <= 3, `${backend}: only the patch dropped translations (${jit.translations} made)`);
   }
+});
+
+test('code that gets hot on a page after it was tiered up is compiled with its memory accesses inlined', { timeout: 30_000 }, async () => {
+  // Two loops on one page, each loading and storing on the next page. The first runs long enough to tier the page
+  // up; the second is reached only by a jump through a register, so the tiered-up region (grown through direct
+  // branches) does not hold it: it gets hot afterwards and gets a region of its own.
+  const BASE = 5, N = 6, V = 7, TARGET = 8, DAT = 9;
+  const w = [
+    U(0, BASE, 0x17), // auipc x5, 0
+    U(1, DAT, 0x37), R(0, BASE, DAT, 0, DAT, 0x33), // x9 = x5 + 0x1000
+    addi(N, 0, 2000),
+    // loop 1: x7 += mem[x9]; mem[x9] = x7
+    I(0, DAT, 3, TMP, 0x03), R(0, TMP, V, 0, V, 0x33), addi(V, V, 1), S(0, V, DAT, 3, 0x23),
+    addi(N, N, -1), B(-20, 0, N, 1),
+    U(0, TARGET, 0x17), addi(TARGET, TARGET, 12), I(0, TARGET, 0, 0, 0x67), // jr to loop 2 (3 instructions on)
+    addi(N, 0, 2000),
+    // loop 2: the same on the next word
+    I(8, DAT, 3, TMP, 0x03), R(0, TMP, V, 0, V, 0x33), addi(V, V, 3), S(8, V, DAT, 3, 0x23),
+    addi(N, N, -1), B(-20, 0, N, 1),
+    ...POWER_OFF,
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'late.bin');
+  writeFileSync(image, new Uint8Array(Uint32Array.from(w).buffer));
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0);
+  // How each region of each module was generated.
+  const modes: InlineMemory[][] = [];
+  const assemble = Object.getOwnPropertyDescriptor(WasmBackend.prototype, 'assemble');
+  const original = WasmBackend.prototype.assemble;
+  WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
+    const mode = inline ?? this.inlineMemory;
+    modes.push(typeof mode === 'string' ? regions.map(() => mode) : [...mode]);
+    return original.call(this, regions, inline);
+  };
+  try {
+    const jit = await runOn(image, 'jit', 'wasm', { tierUpAt: 1000, tierUpEvery: 1 });
+    assert.equal(jit.x, interp.x);
+    assert.equal(jit.instret, interp.instret);
+    assert.equal(jit.tierUps, 1, 'the page was tiered up once');
+  } finally {
+    Object.defineProperty(WasmBackend.prototype, 'assemble', assemble as PropertyDescriptor);
+  }
+  const tierUp = modes.findIndex((m) => m.length === 1 && m[0] === 'all');
+  assert.ok(tierUp >= 0, 'the tier-up compiled the page with every access inlined');
+  assert.ok(modes.slice(0, tierUp).flat().every((m) => m === 'none'), 'regions before it call the shared accesses');
+  const later = modes.slice(tierUp + 1).flat();
+  assert.ok(later.length > 0 && later.every((m) => m === 'all'), `regions made after it inline their accesses (${later.join(', ')})`);
 });

@@ -203,7 +203,7 @@ interface PlannedRegion {
   blocks: Block[];
   /** True when it replaces everything the page had (see translate()). */
   union: boolean;
-  /** Made by tierUp(): inlines every memory access. */
+  /** Inlines every memory access: made by tierUp(), or for a page tierUp() has recompiled. */
   inline?: boolean;
   roots: number[];
 }
@@ -215,7 +215,7 @@ interface PageRegions {
   keys: number[];
   /** Function-table indices of its regions. */
   indices: number[];
-  /** Its regions inline every memory access (made by tierUp()). */
+  /** Its regions inline every memory access (made by tierUp(), and every region made for the page since). */
   inline: boolean;
 }
 
@@ -561,9 +561,11 @@ export class Jit {
       // Re-translating the whole page for each new entry point instead cost more than it saved: Linux to init
       // 1.65 s against 1.41 s (medians of five).
       const union = pj.entries === undefined;
+      // On a page tierUp() has recompiled, code that gets hot later is inlined from the start.
+      const inline = this.pages.get(page.ramOffset >>> 12)?.inline === true;
       const blocks = discoverRegion(this.cache, page, union ? [...pj.roots, ...q.roots] : q.roots, this.inlineVmmCalls);
       const starts = new Set(blocks.map((b) => b.start));
-      if (blocks.length > 0) plan.push({ page, pj, gen: q.gen, blocks, union, roots: q.roots.filter((r) => starts.has(r)) });
+      if (blocks.length > 0) plan.push({ page, pj, gen: q.gen, blocks, union, inline, roots: q.roots.filter((r) => starts.has(r)) });
       for (const r of q.roots) {
         if (starts.has(r)) continue;
         // Not in the page's region: it starts with an untranslatable instruction, or did not fit.
@@ -572,13 +574,13 @@ export class Jit {
           pj.heat[r >>> 1] = UNTRANSLATABLE;
           this.stats.rejected++;
         } else {
-          plan.push({ page, pj, gen: q.gen, blocks: own, union: false, roots: [r] });
+          plan.push({ page, pj, gen: q.gen, blocks: own, union: false, inline, roots: [r] });
         }
       }
     }
     if (plan.length > 0) {
       const t1 = performance.now();
-      const bytes = wasm.assemble(plan.map((r) => r.blocks));
+      const bytes = wasm.assemble(plan.map((r) => r.blocks), plan.map((r) => (r.inline === true ? 'all' : this.inlineMemory)));
       this.stats.codegenMs += performance.now() - t1;
       this.stats.codeBytes += bytes.length;
       if (this.background && this.worker !== null) {

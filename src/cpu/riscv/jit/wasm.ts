@@ -1125,7 +1125,7 @@ const BATCH_HEAD: Uint8Array = (() => {
 })();
 
 /** Assembles one module holding the regions made of `regionBlocks`: region k is exported as `rk`. */
-function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: InlineMemory): Uint8Array<ArrayBuffer> {
+function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: readonly InlineMemory[]): Uint8Array<ArrayBuffer> {
   const n = regionBlocks.length;
   const out = new Body(Math.max(1 << 14, n * 6000));
   out.put(BATCH_HEAD);
@@ -1142,10 +1142,10 @@ function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: Inli
   const sectionSize = out.reserveLeb();
   const start = out.len;
   out.uleb(n);
-  for (const blocks of regionBlocks) {
+  for (let k = 0; k < n; k++) {
     const size = out.reserveLeb();
     const body = out.len;
-    new WasmGen(out, blocks, layout, inline).generate();
+    new WasmGen(out, regionBlocks[k], layout, inline[k]).generate();
     out.patchLeb(size, out.len - body);
   }
   out.patchLeb(sectionSize, out.len - start);
@@ -1643,9 +1643,13 @@ export class WasmBackend {
     return this.env.scratch[S_CHAINS];
   }
 
-  /** Generates the module holding one region per element of `regions` (each the blocks of one page). */
-  assemble(regions: Block[][], inline = this.inlineMemory): Uint8Array<ArrayBuffer> {
-    return assembleBatch(regions, this.env.layout, inline);
+  /**
+   * Generates the module holding one region per element of `regions` (each
+   * the blocks of one page), inlining memory accesses as `inline` says: for
+   * all of them, or for each (by default, as {@link inlineMemory} says).
+   */
+  assemble(regions: Block[][], inline: InlineMemory | readonly InlineMemory[] = this.inlineMemory): Uint8Array<ArrayBuffer> {
+    return assembleBatch(regions, this.env.layout, typeof inline === 'string' ? regions.map(() => inline) : inline);
   }
 
   /**
