@@ -344,6 +344,9 @@ class WasmGen {
   private exitLabel = 0;
   /** Page offset of the block laid out after the one being generated (-1: none); see goto(). */
   private fallthrough = -1;
+  /** Index of the block being generated, and the label that ends right before each block's code (by block start). */
+  private current = 0;
+  private readonly blockLabel = new Map<number, { index: number; label: number }>();
   /** Page offset and loop label of the block being generated when it branches to its own start (-1: it does not); see goto(). */
   private selfStart = -1;
   private selfLabel = 0;
@@ -412,13 +415,22 @@ class WasmGen {
   /**
    * Continues at page offset `t`: in the region's dispatch when on the page,
    * else leaves. In tail position (the end of a block's code), a jump to the
-   * block laid out next falls through into it instead: only jumps backward
+   * block laid out next falls through into it instead, and a jump to a block
+   * laid out further on branches straight to it (the label each block's code
+   * follows encloses the code of every block before it): only jumps backward
    * in the layout go through the dispatch (and its budget check), so every
-   * cycle still meets the check.
+   * cycle still meets the check. A branch to a block's label is a direct jump
+   * in the host's code, where the dispatch is an indirect one shared by every
+   * block, which the host predicts less well.
    */
   private goto(t: number, tail = false): void {
     if (tail && t === this.fallthrough) return;
     const b = this.b;
+    const target = this.blockLabel.get(t);
+    if (target !== undefined && target.index > this.current) {
+      b.br(target.label);
+      return;
+    }
     if (t === this.selfStart) {
       // A block's jump to its own start (a tight guest loop): a wasm loop of its own, with the budget check.
       b.get(this.n).get(P.lim).op(O.i32ges);
@@ -462,6 +474,7 @@ class WasmGen {
     b.end();
     const labels: number[] = [];
     for (let k = this.blocks.length - 1; k >= 0; k--) labels[k] = b.block();
+    this.blocks.forEach((bl, k) => this.blockLabel.set(bl.start, { index: k, label: labels[k] }));
     const dflt = b.block();
     // The dispatch table covers the slots from the first block start to the last.
     let first = 4096, last = 0;
@@ -475,6 +488,7 @@ class WasmGen {
     b.get(P.p).op(O.i64extendu).br(this.exitLabel);
     this.blocks.forEach((bl, index) => {
       b.end(); // the block's label: its code follows
+      this.current = index;
       this.fallthrough = index + 1 < this.blocks.length ? this.blocks[index + 1].start : -1;
       const insns = bl.insns;
       const lastInsn = insns[insns.length - 1];
