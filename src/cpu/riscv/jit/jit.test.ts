@@ -20,7 +20,7 @@ import type { JitBackend, JitOptions } from './jit.js';
 import { BufferCharBackend } from '../../../backends/buffer-char.js';
 import { Priv } from '../constants.js';
 import type { Hart } from '../hart.js';
-import { WasmBackend, type InlineMemory } from './wasm.js';
+import { BRANCH_HINTS, WasmBackend, type InlineMemory } from './wasm.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -710,4 +710,82 @@ test('code that gets hot on a page after it was tiered up is compiled with its m
   assert.ok(modes.slice(0, tierUp).flat().every((m) => m === 'none'), 'regions before it call the shared accesses');
   const later = modes.slice(tierUp + 1).flat();
   assert.ok(later.length > 0 && later.every((m) => m === 'all'), `regions made after it inline their accesses (${later.join(', ')})`);
+});
+
+/** Reads an unsigned LEB128 at `at.i` of `b` (advancing it). */
+function uleb(b: Uint8Array, at: { i: number }): number {
+  let v = 0, shift = 0;
+  for (;;) {
+    const byte = b[at.i++];
+    v += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return v;
+    shift += 7;
+  }
+}
+
+test('every branch hint of a translated module points at an if or br_if of its function', { timeout: 30_000 }, async () => {
+  const modules: Uint8Array[] = [];
+  const assemble = Object.getOwnPropertyDescriptor(WasmBackend.prototype, 'assemble');
+  const original = WasmBackend.prototype.assemble;
+  WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
+    const bytes = original.call(this, regions, inline);
+    modules.push(bytes.slice());
+    return bytes;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
+  const image = join(dir, 'hints.bin');
+  writeFileSync(image, new Uint8Array(program(7).buffer));
+  try {
+    const jit = await runOn(image, 'jit', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 });
+    assert.ok(jit.translations > 0);
+  } finally {
+    Object.defineProperty(WasmBackend.prototype, 'assemble', assemble as PropertyDescriptor);
+  }
+  assert.ok(modules.length > 0);
+  let checked = 0;
+  for (const m of modules) {
+    // Sections: id, size, payload. The hints (a custom section) come before the code section.
+    const at = { i: 8 };
+    let hints: Array<{ fn: number; offsets: number[] }> | undefined;
+    while (at.i < m.length) {
+      const id = m[at.i++];
+      const size = uleb(m, at);
+      const end = at.i + size;
+      if (id === 0) {
+        const nameLength = uleb(m, at);
+        const name = String.fromCharCode(...m.subarray(at.i, at.i + nameLength));
+        at.i += nameLength;
+        if (name === BRANCH_HINTS) {
+          hints = [];
+          for (let f = uleb(m, at); f > 0; f--) {
+            const fn = uleb(m, at);
+            const offsets: number[] = [];
+            for (let h = uleb(m, at); h > 0; h--) {
+              offsets.push(uleb(m, at));
+              assert.equal(uleb(m, at), 1, 'a hint is one byte');
+              assert.ok(m[at.i++] <= 1, 'a hint is 0 or 1');
+            }
+            hints.push({ fn, offsets });
+          }
+          assert.equal(at.i, end, 'the hints fill their section');
+        }
+      } else if (id === 10) {
+        assert.ok(hints !== undefined, 'the hints come before the code section');
+        const count = uleb(m, at);
+        assert.equal(hints.length, count, 'one entry of hints per function');
+        for (let k = 0; k < count; k++) {
+          const size = uleb(m, at);
+          const body = at.i;
+          assert.equal(hints[k].fn, hints[0].fn + k, 'functions in order');
+          for (const o of hints[k].offsets) {
+            assert.ok(o < size && (m[body + o] === 0x04 || m[body + o] === 0x0d), `hint at ${o} of function ${k}: opcode ${m[body + o]}`);
+            checked++;
+          }
+          at.i = body + size;
+        }
+      }
+      at.i = end;
+    }
+  }
+  assert.ok(checked > 0, 'the regions hold hinted branches');
 });

@@ -123,11 +123,24 @@ const PAD_LEB = [0x80, 0x80, 0x80, 0x80, 0x00];
 
 const F64_BITS = new Float64Array(1), F64_BYTES = new Uint8Array(F64_BITS.buffer);
 
+/**
+ * A branch hint (the branch hinting proposal's `metadata.code.branch_hint`
+ * section): the `if` or `br_if` is unlikely (0) or likely (1) to be taken.
+ * V8's optimizing compiler moves the unlikely side out of line and
+ * allocates registers for the likely one, so a slow path's call (where every
+ * live value has to be in memory) no longer costs the hot path spills.
+ */
+const UNLIKELY = 0, LIKELY = 1;
+
 /** Emits function bodies with structured-control depth tracking. */
 class Body extends ByteWriter {
   private depth = 0;
-  /** Starts a new function body. */
-  reset(): void { this.depth = 0; }
+  private start = 0;
+  /** The hinted branches of the body being written: pairs of (offset from the body's start, hint). */
+  hints: number[] = [];
+  /** Starts a new function body here (at its locals): hint offsets count from this position. */
+  reset(): void { this.depth = 0; this.start = this.len; this.hints = []; }
+  private hint(h: number | undefined): void { if (h !== undefined) this.hints.push(this.len - this.start, h); }
   op(a: number): this { this.byte(a); return this; }
   op2(a: number, b: number): this { this.byte2(a, b); return this; }
   i32(v: number): this { this.byte(0x41); this.sleb(v | 0); return this; }
@@ -148,14 +161,14 @@ class Body extends ByteWriter {
   mem(opcode: number, offset = 0): this { this.byte2(opcode, 0); this.uleb(offset); return this; }
   block(type = 0x40): number { this.byte2(0x02, type); return ++this.depth; }
   loop(): number { this.byte2(0x03, 0x40); return ++this.depth; }
-  if(): number { this.byte2(0x04, 0x40); return ++this.depth; }
+  if(hint?: number): number { this.hint(hint); this.byte2(0x04, 0x40); return ++this.depth; }
   /** An `if` whose arms leave one value of `type`. */
   ifTyped(type: number): number { this.byte2(0x04, type); return ++this.depth; }
   else(): this { this.byte(0x05); return this; }
   end(): this { this.byte(0x0b); this.depth--; return this; }
   /** Branches to the label opened at absolute depth `label`. */
   br(label: number): this { this.byte(0x0c); this.uleb(this.depth - label); return this; }
-  brIf(label: number): this { this.byte(0x0d); this.uleb(this.depth - label); return this; }
+  brIf(label: number, hint?: number): this { this.hint(hint); this.byte(0x0d); this.uleb(this.depth - label); return this; }
   brTable(labels: number[], dflt: number): this {
     this.byte(0x0e);
     this.uleb(labels.length);
@@ -434,7 +447,7 @@ class WasmGen {
     if (t === this.selfStart) {
       // A block's jump to its own start (a tight guest loop): a wasm loop of its own, with the budget check.
       b.get(this.n).get(P.lim).op(O.i32ges);
-      b.if();
+      b.if(UNLIKELY);
       b.i64(t).br(this.exitLabel);
       b.end();
       b.br(this.selfLabel);
@@ -446,12 +459,12 @@ class WasmGen {
 
   /** After a shared slow path: leave when it said so (its status global is the count to leave with). */
   private leaveIfHelperSaid(): void {
-    this.b.globalGet(G_STATUS).brIf(this.helperLabel);
+    this.b.globalGet(G_STATUS).brIf(this.helperLabel, UNLIKELY);
   }
 
   /** After an import call that left its status on the stack: leave when it is not 0. */
   private leaveIfImportSaid(): void {
-    this.b.tee(this.k).brIf(this.helperKLabel);
+    this.b.tee(this.k).brIf(this.helperKLabel, UNLIKELY);
   }
 
   /** Writes the function (its locals, then its code) at the end of the module being assembled. */
@@ -469,7 +482,7 @@ class WasmGen {
     this.exitLabel = b.block(I64);
     // Budget check at every block boundary.
     b.get(this.n).get(P.lim).op(O.i32ges);
-    b.if();
+    b.if(UNLIKELY);
     b.get(P.p).op(O.i64extendu).br(this.exitLabel);
     b.end();
     const labels: number[] = [];
@@ -657,7 +670,7 @@ class WasmGen {
         this.syncToMemory(rs1); this.syncToMemory(rs2); this.syncToMemory(rd);
         b.i32(op).i32(rd).i32(rs1).i32(rs2).i32(imm).i32(packSite(off, len, k, 0)).call(F.amo).set(this.k);
         if (rd !== 0 && rd !== X_SINK) { this.loadFromMemory(rd); this.written[rd] = 1; }
-        b.get(this.k).brIf(this.helperKLabel);
+        b.get(this.k).brIf(this.helperKLabel, UNLIKELY);
         return;
       case Op.FENCE: case Op.FENCE_I:
         return;
@@ -715,7 +728,7 @@ class WasmGen {
     }
     b.set(this.va);
     this.tlb(P.rtag, MEM_SIZE[op]);
-    b.if();
+    b.if(LIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     this.ramOffset(P.rro); b.mem(MEM_OPCODE[op]);
     this.setReg(rd);
@@ -737,7 +750,7 @@ class WasmGen {
     }
     b.set(this.va);
     this.tlb(P.wtag, MEM_SIZE[op]);
-    b.if();
+    b.if(LIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     this.ramOffset(P.wro); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
     this.storeMarks(site);
@@ -756,7 +769,7 @@ class WasmGen {
     const b = this.b;
     b.get(this.t).i32(12).op(O.i32shru).tee(this.k).i32(1).mem(O.i32store8, this.layout.dirty);
     b.get(this.k).mem(O.i32load8u, this.layout.codePages);
-    b.if();
+    b.if(UNLIKELY);
     b.get(this.t).i32(site).call(FS.cw);
     this.leaveIfImportSaid();
     b.end();
@@ -781,7 +794,7 @@ class WasmGen {
     b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + FP_FAST);
     if (need === FpFast.READY) b.i32(need).op(O.i32and).op(O.i32eqz);
     else b.i32(need).op(O.i32ne);
-    b.brIf(slow);
+    b.brIf(slow, UNLIKELY);
   }
 
   /** Pushes FP register r as a double. */
@@ -792,7 +805,7 @@ class WasmGen {
   /** Leaves for `slow` unless FP register r holds a NaN-boxed single; then pushes it. */
   private fregS(r: number, slow: number): void {
     const b = this.b;
-    b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * r + 4).i32(-1).op(O.i32ne).brIf(slow);
+    b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + 8 * r + 4).i32(-1).op(O.i32ne).brIf(slow, UNLIKELY);
     b.get(P.xl).mem(O.f32load, HART_FP_OFFSET + 8 * r);
   }
 
@@ -822,7 +835,7 @@ class WasmGen {
     if (normal) b.tee(this.fb).f64(single ? 2 ** -126 : 2 ** -1022).op(O.f64gt).get(this.fb);
     b.f64(Infinity).op(O.f64lt);
     if (normal) b.op(O.i32and);
-    b.op(O.i32eqz).brIf(slow);
+    b.op(O.i32eqz).brIf(slow, UNLIKELY);
   }
 
   /** Leaves for `slow` when fa or fb is a NaN. */
@@ -1023,7 +1036,7 @@ class WasmGen {
     const slow = b.block();
     this.fpNeed(FpFast.READY, slow);
     this.tlb(index < 2 ? P.rtag : P.wtag, size);
-    b.op(O.i32eqz).brIf(slow);
+    b.op(O.i32eqz).brIf(slow, UNLIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     if (index < 2) {
       b.get(P.xl); this.ramOffset(P.rro);
@@ -1151,20 +1164,29 @@ function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: read
   exports.uleb(n);
   for (let k = 0; k < n; k++) { name(exports, `r${k}`); exports.byte(0x00); exports.uleb(FIRST_REGION + k); }
   section(out, 7, exports);
-  // The code section, written straight into the output (bodies are the bulk of the module).
-  out.byte(10);
-  const sectionSize = out.reserveLeb();
-  const start = out.len;
-  out.uleb(n);
+  // The code section's contents, generated first: the branch hints, which come from it, go before it.
+  const code = new Body(Math.max(1 << 14, n * 6000));
+  code.uleb(n);
+  const hints = new ByteWriter(256 + 64 * n);
+  name(hints, BRANCH_HINTS);
+  hints.uleb(n);
   for (let k = 0; k < n; k++) {
-    const size = out.reserveLeb();
-    const body = out.len;
-    new WasmGen(out, regionBlocks[k], layout, inline[k]).generate();
-    out.patchLeb(size, out.len - body);
+    const size = code.reserveLeb();
+    const body = code.len;
+    new WasmGen(code, regionBlocks[k], layout, inline[k]).generate();
+    code.patchLeb(size, code.len - body);
+    // Function index, hint count, then each hint: offset in the body (from its locals), size 1, the hint.
+    hints.uleb(FIRST_REGION + k);
+    hints.uleb(code.hints.length / 2);
+    for (let i = 0; i < code.hints.length; i += 2) { hints.uleb(code.hints[i]); hints.byte(1); hints.byte(code.hints[i + 1]); }
   }
-  out.patchLeb(sectionSize, out.len - start);
+  section(out, 0, hints);
+  section(out, 10, code);
   return out.view();
 }
+
+/** The custom section of branch hints (see {@link UNLIKELY}). */
+export const BRANCH_HINTS = 'metadata.code.branch_hint';
 
 /** Function indices in the runtime module: its imports (JavaScript helpers), then its own functions. */
 const RF = { ld: 0, st: 1, cw: 2, fls: 3 } as const;
