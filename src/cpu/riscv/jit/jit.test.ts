@@ -311,6 +311,34 @@ async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wa
   };
 }
 
+/** Writes `words` as a raw image in a new temporary directory; returns its path. */
+function imageOf(name: string, words: ArrayLike<number>): string {
+  const image = join(mkdtempSync(join(tmpdir(), 'tsvisor-jit-')), name);
+  writeFileSync(image, new Uint8Array(Uint32Array.from(words).buffer));
+  return image;
+}
+
+/**
+ * Runs `image` on the JIT's WebAssembly back end with `options`, telling
+ * `seen` about every module it assembles: each region's inline mode and the
+ * module's bytes.
+ */
+async function runSeeingModules(image: string, options: JitOptions, seen: (modes: InlineMemory[], bytes: Uint8Array) => void): Promise<EndState> {
+  const assemble = Object.getOwnPropertyDescriptor(WasmBackend.prototype, 'assemble') as PropertyDescriptor;
+  const original = WasmBackend.prototype.assemble;
+  WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
+    const bytes = original.call(this, regions, inline);
+    const mode = inline ?? this.inlineMemory;
+    seen(typeof mode === 'string' ? regions.map(() => mode) : [...mode], bytes.slice());
+    return bytes;
+  };
+  try {
+    return await runOn(image, 'jit', 'wasm', options);
+  } finally {
+    Object.defineProperty(WasmBackend.prototype, 'assemble', assemble);
+  }
+}
+
 const MODES: Array<[string, JitBackend, JitOptions]> = [
   ['wasm', 'wasm', {}],
   ['wasm, compiled in the background', 'wasm', { background: true }],
@@ -611,9 +639,7 @@ test('a device read that changes what interrupts see gives translated code its v
     B(-32, A3, A1, 4), // blt a1, a3, loop
     ...POWER_OFF,
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'claim.bin');
-  writeFileSync(image, new Uint8Array(Uint32Array.from(w).buffer));
+  const image = imageOf('claim.bin', w);
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0);
   assert.match(interp.x, new RegExp(` 12:0:${10 * ITERATIONS} `), 'every claim returned source 10');
@@ -649,9 +675,7 @@ test('a store that reaches into a translated loop from the data before it change
     ...POWER_OFF,
   ];
   w.set(loop, (0x1000 + 0x104) / 4);
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'span.bin');
-  writeFileSync(image, new Uint8Array(w.buffer));
+  const image = imageOf('span.bin', w);
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0);
   assert.match(interp.x, / 25:0:133 /, '19 iterations after the patch add 7 each');
@@ -683,28 +707,15 @@ test('code that gets hot on a page after it was tiered up is compiled with its m
     addi(N, N, -1), B(-20, 0, N, 1),
     ...POWER_OFF,
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'late.bin');
-  writeFileSync(image, new Uint8Array(Uint32Array.from(w).buffer));
+  const image = imageOf('late.bin', w);
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0);
   // How each region of each module was generated.
   const modes: InlineMemory[][] = [];
-  const assemble = Object.getOwnPropertyDescriptor(WasmBackend.prototype, 'assemble');
-  const original = WasmBackend.prototype.assemble;
-  WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
-    const mode = inline ?? this.inlineMemory;
-    modes.push(typeof mode === 'string' ? regions.map(() => mode) : [...mode]);
-    return original.call(this, regions, inline);
-  };
-  try {
-    const jit = await runOn(image, 'jit', 'wasm', { tierUpAt: 1000, tierUpEvery: 1 });
-    assert.equal(jit.x, interp.x);
-    assert.equal(jit.instret, interp.instret);
-    assert.equal(jit.tierUps, 1, 'the page was tiered up once');
-  } finally {
-    Object.defineProperty(WasmBackend.prototype, 'assemble', assemble as PropertyDescriptor);
-  }
+  const jit = await runSeeingModules(image, { tierUpAt: 1000, tierUpEvery: 1 }, (m) => modes.push(m));
+  assert.equal(jit.x, interp.x);
+  assert.equal(jit.instret, interp.instret);
+  assert.equal(jit.tierUps, 1, 'the page was tiered up once');
   const tierUp = modes.findIndex((m) => m.length === 1 && m[0] === 'all');
   assert.ok(tierUp >= 0, 'the tier-up compiled the page with every access inlined');
   assert.ok(modes.slice(0, tierUp).flat().every((m) => m === 'none'), 'regions before it call the shared accesses');
@@ -725,22 +736,9 @@ function uleb(b: Uint8Array, at: { i: number }): number {
 
 test('every branch hint of a translated module points at an if or br_if of its function', { timeout: 30_000 }, async () => {
   const modules: Uint8Array[] = [];
-  const assemble = Object.getOwnPropertyDescriptor(WasmBackend.prototype, 'assemble');
-  const original = WasmBackend.prototype.assemble;
-  WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
-    const bytes = original.call(this, regions, inline);
-    modules.push(bytes.slice());
-    return bytes;
-  };
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'hints.bin');
-  writeFileSync(image, new Uint8Array(program(7).buffer));
-  try {
-    const jit = await runOn(image, 'jit', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 });
-    assert.ok(jit.translations > 0);
-  } finally {
-    Object.defineProperty(WasmBackend.prototype, 'assemble', assemble as PropertyDescriptor);
-  }
+  const jit = await runSeeingModules(imageOf('hints.bin', program(7)), { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 },
+    (_, bytes) => modules.push(bytes));
+  assert.ok(jit.translations > 0);
   assert.ok(modules.length > 0);
   let checked = 0;
   for (const m of modules) {
