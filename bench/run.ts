@@ -110,8 +110,9 @@ function bootChild(g: { kernel: string; initrd: string }, nodeFlags: string[], c
 /** Boots the default Linux guest to its init marker on tsvisor (in a child) and on QEMU. */
 async function linuxBoot(): Promise<LinuxBootResult> {
   const g = buildLinuxGuest(true);
-  const r = bootChild(g, []);
-  const interp = bootChild(g, [], 'interp');
+  // With the flags this process runs under (package.json's bench script: tsvisor's own launch flags).
+  const r = bootChild(g, process.execArgv);
+  const interp = bootChild(g, process.execArgv, 'interp');
   const lean = bootChild(g, LEAN_NODE_FLAGS);
   const qemu = await new Promise<number | null>((resolve) => {
     const t0 = performance.now();
