@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1
+#!/usr/bin/env -S node --v8-pool-size=1 --single-threaded-gc
 /**
  * The `tsvisor` command line.
  *
