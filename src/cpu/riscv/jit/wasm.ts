@@ -1154,16 +1154,12 @@ const BATCH_HEAD: Uint8Array = (() => {
 /** Assembles one module holding the regions made of `regionBlocks`: region k is exported as `rk`. */
 function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: readonly InlineMemory[]): Uint8Array<ArrayBuffer> {
   const n = regionBlocks.length;
-  const out = new Body(Math.max(1 << 14, n * 6000));
-  out.put(BATCH_HEAD);
   const funcs = new ByteWriter(64 + n);
   funcs.uleb(n);
   for (let k = 0; k < n; k++) funcs.uleb(T_REGION);
-  section(out, 3, funcs);
   const exports = new ByteWriter(64 + 8 * n);
   exports.uleb(n);
   for (let k = 0; k < n; k++) { name(exports, `r${k}`); exports.byte(0x00); exports.uleb(FIRST_REGION + k); }
-  section(out, 7, exports);
   // The code section's contents, generated first: the branch hints, which come from it, go before it.
   const code = new Body(Math.max(1 << 14, n * 6000));
   code.uleb(n);
@@ -1180,6 +1176,11 @@ function assembleBatch(regionBlocks: Block[][], layout: WasmLayout, inline: read
     hints.uleb(code.hints.length / 2);
     for (let i = 0; i < code.hints.length; i += 2) { hints.uleb(code.hints[i]); hints.byte(1); hints.byte(code.hints[i + 1]); }
   }
+  // Each section adds its id and a size of at most 5 bytes.
+  const out = new ByteWriter(BATCH_HEAD.length + funcs.len + exports.len + hints.len + code.len + 4 * 6);
+  out.put(BATCH_HEAD);
+  section(out, 3, funcs);
+  section(out, 7, exports);
   section(out, 0, hints);
   section(out, 10, code);
   return out.view();
