@@ -341,9 +341,10 @@ async function runSeeingModules(image: string, options: JitOptions, seen: (modes
 
 const MODES: Array<[string, JitBackend, JitOptions]> = [
   ['wasm', 'wasm', {}],
+  ['wasm, calling the shared accesses', 'wasm', { inlineMemory: 'none' }],
   ['wasm, compiled in the background', 'wasm', { background: true }],
-  // Memory accesses inlined in loops, and pages recompiled with them all inlined as soon as they have run.
-  ['wasm, inlined and tiered up', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 }],
+  // Memory accesses inlined in loops only, and pages recompiled with them all inlined as soon as they have run.
+  ['wasm, inlined in loops and tiered up', 'wasm', { inlineMemory: 'loops', tierUpAt: 1, tierUpEvery: 1 }],
   ['js', 'js', {}],
 ];
 for (const [mode, backend, options] of MODES) for (const kind of ['mixed', 'fp'] as const) {
@@ -443,7 +444,7 @@ test('FP instructions on edge-case operands give the interpreter\'s results and 
   writeFileSync(image, new Uint8Array(fpEdgeProgram().buffer));
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0, 'the program must power off');
-  for (const [mode, options] of [['calls', {}], ['inlined', { inlineMemory: 'loops' }]] as const) {
+  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined', {}]] as const) {
     const jit = await runOn(image, 'jit', 'wasm', options);
     assert.ok(jit.translations > 0);
     assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
@@ -712,7 +713,8 @@ test('code that gets hot on a page after it was tiered up is compiled with its m
   assert.equal(interp.exit, 0);
   // How each region of each module was generated.
   const modes: InlineMemory[][] = [];
-  const jit = await runSeeingModules(image, { tierUpAt: 1000, tierUpEvery: 1 }, (m) => modes.push(m));
+  // Regions call the shared accesses ('none') until the page is tiered up.
+  const jit = await runSeeingModules(image, { inlineMemory: 'none', tierUpAt: 1000, tierUpEvery: 1 }, (m) => modes.push(m));
   assert.equal(jit.x, interp.x);
   assert.equal(jit.instret, interp.instret);
   assert.equal(jit.tierUps, 1, 'the page was tiered up once');

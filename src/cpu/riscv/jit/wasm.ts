@@ -1525,8 +1525,8 @@ export class WasmBackend {
   private readonly run: (...args: number[]) => number;
   /** The next free table index (indices are handed out in order; see {@link reset}). */
   private next = 0;
-  /** Where loads and stores inline their TLB lookup and RAM access instead of calling the runtime's shared access. */
-  inlineMemory: InlineMemory = 'none';
+  /** Where loads and stores inline their TLB lookup and RAM access instead of calling the runtime's shared access (the Jit sets it). */
+  inlineMemory: InlineMemory = 'all';
 
   /**
    * `current.hart` is the hart running translated code (the helpers act on
