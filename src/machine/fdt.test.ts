@@ -96,6 +96,18 @@ test('the parser reads back every value', () => {
   assert.equal(findNode(root, '/'), root);
 });
 
+test('strings beyond ASCII are written as UTF-8, lengths in bytes', () => {
+  const f = new FdtBuilder();
+  f.beginNode('');
+  f.propStrings('labels', ['café', 'x', 'π≈3']);
+  f.propString('after', 'ok');
+  f.endNode();
+  const root = parseFdt(f.finish());
+  assert.deepEqual(propStrings(root, 'labels'), ['café', 'x', 'π≈3']);
+  assert.equal(root.props.get('labels')?.length, (5 + 1) + (1 + 1) + (6 + 1)); // é is 2 bytes, π 2, ≈ 3
+  assert.equal(propString(root, 'after'), 'ok');
+});
+
 test('dtc decompiles the blob to the same tree', { skip: haveDtc ? false : 'dtc is not installed (apt-get install device-tree-compiler)' }, () => {
   const { dts } = dtcDecompile(sample());
   assert.match(dts, /\/memreserve\/\s+0x0*80000000 0x0*1000;/);

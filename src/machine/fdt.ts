@@ -69,6 +69,19 @@ class ByteSink {
     this.length += 4;
   }
 
+  /**
+   * A string's UTF-8 bytes (no terminator). ASCII, which every name and
+   * nearly every value is, is written directly: a TextEncoder call and the
+   * array it returns cost more than building the rest of the tree.
+   */
+  str(s: string): void {
+    if (!isAscii(s)) { this.raw(utf8.encode(s)); return; }
+    this.reserve(s.length);
+    const b = this.bytes;
+    for (let i = 0, at = this.length; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+    this.length += s.length;
+  }
+
   raw(data: Uint8Array): void {
     this.reserve(data.length);
     this.bytes.set(data, this.length);
@@ -105,6 +118,15 @@ function splitU64(v: FdtU64): [number, number] {
 }
 
 const utf8 = new TextEncoder();
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Bytes of `s` in UTF-8. */
+function utf8Length(s: string): number {
+  return isAscii(s) ? s.length : utf8.encode(s).length;
+}
 
 /**
  * Builds a device tree blob node by node, depth first:
@@ -157,7 +179,7 @@ export class FdtBuilder {
       this.open[this.open.length - 1].hasChild = true;
     }
     this.struct.u32(FDT_BEGIN_NODE);
-    this.struct.raw(utf8.encode(name));
+    this.struct.str(name);
     this.struct.zeros(1);
     this.struct.padTo(4);
     this.open.push({ name, hasChild: false });
@@ -178,7 +200,7 @@ export class FdtBuilder {
     let off = this.stringOffsets.get(name);
     if (off === undefined) {
       off = this.strings.length;
-      this.strings.raw(utf8.encode(name));
+      this.strings.str(name);
       this.strings.zeros(1);
       this.stringOffsets.set(name, off);
     }
@@ -187,17 +209,22 @@ export class FdtBuilder {
 
   /** A property with raw bytes as its value. */
   propBytes(name: string, value: Uint8Array): this {
+    this.beginProp(name, value.length);
+    this.struct.raw(value);
+    this.struct.padTo(4);
+    return this;
+  }
+
+  /** Checks that a property may go here and writes its header; `length` bytes of value follow. */
+  private beginProp(name: string, length: number): void {
     this.checkNotFinished();
     const node = this.open[this.open.length - 1];
     if (node === undefined) throw new FdtBuildError(`property '${name}' outside any node`);
     if (node.hasChild) throw new FdtBuildError(`property '${name}' of node '${node.name}' after a child node: properties come first`);
     if (name === '' || name.includes('\0')) throw new FdtBuildError(`invalid property name '${name}'`);
     this.struct.u32(FDT_PROP);
-    this.struct.u32(value.length);
+    this.struct.u32(length);
     this.struct.u32(this.nameOffset(name));
-    this.struct.raw(value);
-    this.struct.padTo(4);
-    return this;
   }
 
   /** An empty property (a boolean, e.g. `interrupt-controller`). */
@@ -207,13 +234,12 @@ export class FdtBuilder {
 
   /** A list of 32-bit cells, e.g. `interrupts-extended`. */
   propCells(name: string, cells: readonly number[]): this {
-    const b = new Uint8Array(cells.length * 4);
-    const dv = new DataView(b.buffer);
-    cells.forEach((c, i) => {
+    for (const c of cells) {
       if (!Number.isInteger(c) || c < -0x80000000 || c > 0xffffffff) throw new FdtBuildError(`cell ${c} of '${name}' does not fit in 32 bits`);
-      dv.setUint32(i * 4, c >>> 0, false);
-    });
-    return this.propBytes(name, b);
+    }
+    this.beginProp(name, cells.length * 4);
+    for (const c of cells) this.struct.u32(c >>> 0);
+    return this;
   }
 
   /** One 32-bit cell. */
@@ -240,17 +266,18 @@ export class FdtBuilder {
 
   /** A string list (each NUL-terminated), e.g. `compatible`. */
   propStrings(name: string, values: readonly string[]): this {
-    const parts = values.map((s) => {
+    let length = 0;
+    for (const s of values) {
       if (s.includes('\0')) throw new FdtBuildError(`string of '${name}' contains NUL`);
-      return utf8.encode(s);
-    });
-    const b = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
-    let at = 0;
-    for (const p of parts) {
-      b.set(p, at);
-      at += p.length + 1;
+      length += utf8Length(s) + 1;
     }
-    return this.propBytes(name, b);
+    this.beginProp(name, length);
+    for (const s of values) {
+      this.struct.str(s);
+      this.struct.zeros(1);
+    }
+    this.struct.padTo(4);
+    return this;
   }
 
   /** Ends the structure block and returns the blob. Every node must be closed. */

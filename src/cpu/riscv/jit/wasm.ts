@@ -1500,6 +1500,27 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   return out.view();
 }
 
+/**
+ * Compiled runtime modules by layout: machines of one size place their
+ * structures at the same offsets, and building the module (about a third of
+ * a machine's construction) need not be repeated for each. A machine's own
+ * memory is an import of its instance.
+ */
+const runtimeModules = new Map<string, WebAssembly.Module>();
+const RUNTIME_MODULES_KEPT = 16;
+
+function runtimeModule(layout: WasmLayout): WebAssembly.Module {
+  const { memory: _, ...offsets } = layout;
+  const key = JSON.stringify(offsets);
+  let module = runtimeModules.get(key);
+  if (module === undefined) {
+    if (runtimeModules.size >= RUNTIME_MODULES_KEPT) runtimeModules.clear();
+    module = new WebAssembly.Module(assembleRuntime(layout));
+    runtimeModules.set(key, module);
+  }
+  return module;
+}
+
 const TWO32 = 4294967296;
 
 /** What the back end counts (added to the translator's statistics). */
@@ -1658,7 +1679,7 @@ export class WasmBackend {
       },
     };
     const helpers = this.imports.h as Record<string, WebAssembly.ImportValue>;
-    const runtime = new WebAssembly.Instance(new WebAssembly.Module(assembleRuntime(env.layout)),
+    const runtime = new WebAssembly.Instance(runtimeModule(env.layout),
       { h: { mem: env.layout.memory, tbl: this.table, ld: helpers.ld, st: helpers.st, cw: helpers.cw, fls: helpers.fls } });
     this.run = runtime.exports.run as (...args: number[]) => number;
     this.imports.r = runtime.exports;
