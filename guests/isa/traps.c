@@ -385,21 +385,28 @@ static void irq_reset(void)
 /* How many times the timer of the WFI-in-S check fired before the hart reached its WFI. */
 static volatile uint64_t wfi_early;
 
+/* Re-arms the WFI-in-S check allows before it counts the interrupt anyway. */
+#define WFI_REARMS_MAX 16
+
 /* The M hook of the WFI-in-S check. mtime is the board's real-time clock, so
  * on a slow host (or with every block translated as it is first reached) the
  * timer can fire while the hart is still on its way to the WFI; the hook
  * would then disarm it, and the WFI would wait for an interrupt that has
- * already come. An interrupt whose mepc does not follow a WFI re-arms the
- * timer instead of being counted. (epc - 4 is read as two halfwords: with C,
- * epc is only 2-byte aligned.) */
+ * already come. A timer interrupt whose mepc does not follow a WFI re-arms
+ * the timer instead of being counted, up to WFI_REARMS_MAX times: an engine
+ * that always reported a wrong mepc still fails the check below instead of
+ * waiting for ever. (epc - 4 is read as two halfwords: with C, epc is only
+ * 2-byte aligned.) */
 static void m_wfi_hook(uint64_t cause)
 {
-    uint64_t epc = g_mtrap.epc;
-    uint32_t before = *(volatile uint16_t *)(epc - 4) | (uint32_t)*(volatile uint16_t *)(epc - 2) << 16;
-    if ((cause & 0xff) == IRQ_MTI && before != INSN_WFI) {
-        wfi_early++;
-        mmio_write64(CLINT_MTIMECMP, mtime() + 5000);
-        return;
+    if ((cause & 0xff) == IRQ_MTI && wfi_early < WFI_REARMS_MAX) {
+        uint64_t epc = g_mtrap.epc;
+        uint32_t before = *(volatile uint16_t *)(epc - 4) | (uint32_t)*(volatile uint16_t *)(epc - 2) << 16;
+        if (before != INSN_WFI) {
+            wfi_early++;
+            mmio_write64(CLINT_MTIMECMP, mtime() + 5000);
+            return;
+        }
     }
     m_hook(cause);
 }

@@ -100,12 +100,31 @@ test('strings beyond ASCII are written as UTF-8, lengths in bytes', () => {
   const f = new FdtBuilder();
   f.beginNode('');
   f.propStrings('labels', ['café', 'x', 'π≈3']);
-  f.propString('after', 'ok');
+  f.propString('après', 'ok');
+  f.beginNode('nœud@1');
+  f.endNode();
   f.endNode();
   const root = parseFdt(f.finish());
   assert.deepEqual(propStrings(root, 'labels'), ['café', 'x', 'π≈3']);
   assert.equal(root.props.get('labels')?.length, (5 + 1) + (1 + 1) + (6 + 1)); // é is 2 bytes, π 2, ≈ 3
-  assert.equal(propString(root, 'after'), 'ok');
+  assert.equal(propString(root, 'après'), 'ok');
+  assert.ok(findNode(root, '/nœud@1'));
+});
+
+test('a rejected property leaves nothing behind', () => {
+  const build = (bad: boolean): Uint8Array => {
+    const f = new FdtBuilder();
+    f.beginNode('');
+    f.propU32('a', 1);
+    if (bad) {
+      assert.throws(() => f.propCells('cells', [1, 2 ** 32]), FdtBuildError);
+      assert.throws(() => f.propStrings('strings', ['ok', 'n\0ul']), FdtBuildError);
+    }
+    f.propString('b', 'x');
+    f.endNode();
+    return f.finish();
+  };
+  assert.deepEqual(build(true), build(false));
 });
 
 test('dtc decompiles the blob to the same tree', { skip: haveDtc ? false : 'dtc is not installed (apt-get install device-tree-compiler)' }, () => {

@@ -293,10 +293,21 @@ function registers(h: Hart): string {
 }
 
 async function runOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm', options: JitOptions = {}): Promise<EndState> {
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend, slice: SLICE });
+  const m = machineOn(image, cpu, jitBackend, options);
+  await runToEnd(m);
+  return endState(m);
+}
+
+/** A machine with `mib` MiB of RAM that runs `image` on `cpu`, translating at a threshold of 4. */
+function machineOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm', options: JitOptions = {}, mib = 32): VirtMachine {
+  const m = new VirtMachine({ memory: mib * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend, slice: SLICE });
   if (cpu === 'jit') assert.equal(m.jit?.backend, jitBackend);
   m.jit?.configure(options);
-  await runToEnd(m);
+  return m;
+}
+
+/** What a program left behind in `m` (see {@link EndState}). */
+function endState(m: VirtMachine): EndState {
   const h = m.harts[0];
   const dataOff = 0x10000 - 64;
   return {
@@ -444,10 +455,26 @@ test('FP instructions on edge-case operands give the interpreter\'s results and 
   writeFileSync(image, new Uint8Array(fpEdgeProgram().buffer));
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0, 'the program must power off');
-  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined', {}]] as const) {
+  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined in loops', { inlineMemory: 'loops' }], ['inlined', { inlineMemory: 'all' }]] as const) {
     const jit = await runOn(image, 'jit', 'wasm', options);
     assert.ok(jit.translations > 0);
     assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
+  }
+});
+
+test('machines of different sizes, alive at once and run in turns, each end as the interpreter does', { timeout: 60_000 }, async () => {
+  // The runtime module is compiled once per layout: 32 and 64 MiB machines place their structures at different
+  // offsets, and the two 32 MiB machines share one module, each instance with its own memory.
+  const image = imageOf('layouts.bin', program(3, 'mixed'));
+  const interp = await runOn(image, 'interp');
+  const machines = [32, 64, 32].map((mib) => machineOn(image, 'jit', 'wasm', {}, mib));
+  for (let i = 0; i < 200_000 && machines.some((m) => m.exitCode === undefined); i++) {
+    for (const m of machines) if (m.exitCode === undefined) m.runSlice();
+  }
+  for (const m of machines) {
+    const end = endState(m);
+    assert.ok(end.translations > 0, 'the JIT translated nothing');
+    assert.deepEqual({ ...end, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 });
   }
 });
 

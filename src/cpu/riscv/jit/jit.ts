@@ -69,7 +69,7 @@ export interface JitStats {
   backgroundMs: number;
   /** Regions compiled in the background whose page was dropped or rewritten meanwhile: never installed. */
   staleRegions: number;
-  /** Pages recompiled with inlined memory accesses because their code ran long (see {@link JitOptions.tierUpAt}). */
+  /** Pages recompiled as one region (every memory access inlined) because their code ran long (see {@link JitOptions.tierUpAt}). */
   tierUps: number;
 }
 
@@ -155,9 +155,9 @@ export interface JitOptions {
    * (for tests: makes "the guest ran on while the batch compiled" certain).
    */
   deferInstall?: boolean;
-  /** Where loads and stores inline the TLB lookup and RAM access (see {@link InlineMemory}); elsewhere they call the shared access. */
+  /** Where loads and stores inline the TLB lookup and RAM access (see {@link InlineMemory}; default {@link DEFAULT_INLINE_MEMORY}); elsewhere they call the shared access. */
   inlineMemory?: InlineMemory;
-  /** Instructions a page's regions execute before it is recompiled with every memory access inlined (0: never). */
+  /** Instructions a page's regions execute before it is recompiled as one region from all its entry points, with every memory access inlined (0: never). */
   tierUpAt?: number;
   /** Region entries from the hart between looks for pages to tier up (at least; more once more pages are translated). */
   tierUpEvery?: number;

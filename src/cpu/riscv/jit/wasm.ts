@@ -249,7 +249,7 @@ const siteExtra = (p: number): number => p >>> 20;
 
 
 /**
- * Functions of the runtime module (one per machine, see
+ * Functions of the runtime module (one instance per machine, see
  * {@link assembleRuntime}) that regions call, in their import order: the
  * slow paths of loads and stores (which split 64-bit values for the
  * JavaScript helpers and leave the helper's status in the status global),
@@ -1393,7 +1393,8 @@ const D = {
 const DISPATCH_PARAMS = 13;
 
 /**
- * The runtime module, one per machine: the functions regions share (see
+ * The runtime module, one instance per machine (compiled once per layout,
+ * see {@link runtimeModule}): the functions regions share (see
  * {@link RUNTIME_EXPORTS}: one copy, which V8 optimizes once for every
  * module) and the chaining dispatcher, `run(idx, p, lim, pvLo,
  * pvHi, rb, wb, xl, xh, tag, ro, fetchBase, page)` calls region `idx` of the
