@@ -339,8 +339,7 @@ async function runSeeingModules(image: string, options: JitOptions, seen: (modes
   const original = WasmBackend.prototype.assemble;
   WasmBackend.prototype.assemble = function (this: WasmBackend, regions, inline) {
     const bytes = original.call(this, regions, inline);
-    const mode = inline ?? this.inlineMemory;
-    seen(typeof mode === 'string' ? regions.map(() => mode) : [...mode], bytes.slice());
+    seen(typeof inline === 'string' ? regions.map(() => inline) : [...inline], bytes.slice());
     return bytes;
   };
   try {

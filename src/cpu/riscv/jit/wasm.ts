@@ -333,15 +333,6 @@ const MIN64 = -9223372036854775808;
  * everywhere.
  */
 export type InlineMemory = 'none' | 'loops' | 'all';
-/**
- * Default of the Jit's `inlineMemory` option: every load and store inlines its
- * TLB lookup. Against calls to the shared accesses ('none', which made code
- * about half the size), medians of alternating Linux boots to init: 1.11 s
- * against 1.13 s ('loops': 1.10 s), with tsvisor's launch flags; fp 702–731
- * against 518–570 MIPS, mem 530–533 against 469–531 (second runs, as the
- * bench measures). Peak RSS of the boot: 131 against 125 MiB.
- */
-export const DEFAULT_INLINE_MEMORY: InlineMemory = 'all';
 const LOOP_SPAN = 256;
 
 /** Generates one region function's locals and code into a module's code section. */
@@ -1556,9 +1547,6 @@ export class WasmBackend {
   private readonly run: (...args: number[]) => number;
   /** The next free table index (indices are handed out in order; see {@link reset}). */
   private next = 0;
-  /** Where loads and stores inline their TLB lookup and RAM access instead of calling the runtime's shared access (the Jit sets it). */
-  inlineMemory: InlineMemory = DEFAULT_INLINE_MEMORY;
-
   /**
    * `current.hart` is the hart running translated code (the helpers act on
    * it); `epoch.value` changes whenever translations are dropped.
@@ -1714,9 +1702,9 @@ export class WasmBackend {
   /**
    * Generates the module holding one region per element of `regions` (each
    * the blocks of one page), inlining memory accesses as `inline` says: for
-   * all of them, or for each (by default, as {@link inlineMemory} says).
+   * all of them, or for each.
    */
-  assemble(regions: Block[][], inline: InlineMemory | readonly InlineMemory[] = this.inlineMemory): Uint8Array<ArrayBuffer> {
+  assemble(regions: Block[][], inline: InlineMemory | readonly InlineMemory[]): Uint8Array<ArrayBuffer> {
     return assembleBatch(regions, this.env.layout, typeof inline === 'string' ? regions.map(() => inline) : inline);
   }
 
