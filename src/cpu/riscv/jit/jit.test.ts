@@ -379,9 +379,7 @@ for (const [mode, backend, options] of MODES) for (const kind of ['mixed', 'fp']
 
 test('a store into a translated loop changes what the loop does next', { timeout: 30_000 }, async () => {
   // x25 stays 0 under "addi x25, x25, 0" until the loop patches it to "addi x25, x25, 7" in iteration 20 of 40.
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'smc.bin');
-  writeFileSync(image, new Uint8Array(program(1000, 'straight').buffer));
+  const image = imageOf('smc.bin', program(1000, 'straight'));
   const interp = await runOn(image, 'interp');
   const jit = await runOn(image, 'jit');
   assert.ok(jit.translations > 0);
@@ -449,9 +447,7 @@ function fpEdgeProgram(): Uint32Array {
 }
 
 test('FP instructions on edge-case operands give the interpreter\'s results and flags in translated code', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'fp-edges.bin');
-  writeFileSync(image, new Uint8Array(fpEdgeProgram().buffer));
+  const image = imageOf('fp-edges.bin', fpEdgeProgram());
   const interp = await runOn(image, 'interp');
   assert.equal(interp.exit, 0, 'the program must power off');
   for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined in loops', { inlineMemory: 'loops' }], ['inlined', { inlineMemory: 'all' }]] as const) {
@@ -525,11 +521,8 @@ function multiPageProgram(pages: number, patchPage: number, patchAt: number): Ui
  * a machine on the JIT (WebAssembly, threshold 4) loaded with it, not started.
  */
 async function multiPageMachine(pages: number, patchPage: number, patchAt: number): Promise<{ interp: EndState; m: VirtMachine }> {
-  const image = join(mkdtempSync(join(tmpdir(), 'tsvisor-jit-')), 'pages.bin');
-  writeFileSync(image, new Uint8Array(multiPageProgram(pages, patchPage, patchAt).buffer));
-  const interp = await runOn(image, 'interp');
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu: 'jit', jitThreshold: 4, jitBackend: 'wasm', slice: SLICE });
-  return { interp, m };
+  const image = imageOf('pages.bin', multiPageProgram(pages, patchPage, patchAt));
+  return { interp: await runOn(image, 'interp'), m: machineOn(image, 'jit') };
 }
 
 test('regions compiled together in one module chain, and one dropped by a code write stops being used', { timeout: 30_000 }, async () => {
@@ -597,8 +590,6 @@ test('a page rewritten while its module compiles in the background never runs th
  * in place of the illegal-instruction trap.
  */
 async function runPrivilegedLoop(cpu: CpuEngine, backend: JitBackend, inline: boolean): Promise<{ x: string; instret: number; calls: number; hooked: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-jit-'));
-  const image = join(dir, 'priv.bin');
   const loop = [
     I(1, 11, 0, 11, 0x13), // addi a1, a1, 1
     I(0x100, 0, 2, 10, 0x73), // csrrs a0, sstatus, x0
@@ -609,8 +600,8 @@ async function runPrivilegedLoop(cpu: CpuEngine, backend: JitBackend, inline: bo
     U(0x100, 5, 0x37), U(0x5, 6, 0x37), I(0x555, 6, 0, 6, 0x13), S(0, 6, 5, 2, 0x23),
     J(0, 0), // j .
   ];
-  writeFileSync(image, new Uint8Array(Uint32Array.from([I(500, 0, 0, 13, 0x13), ...loop]).buffer)); // li a3, 500
-  const m = new VirtMachine({ memory: 32 * 1048576, harts: 1, bios: null, kernel: image, console: new BufferCharBackend(), cpu, jitThreshold: 4, jitBackend: backend, slice: SLICE });
+  const image = imageOf('priv.bin', [I(500, 0, 0, 13, 0x13), ...loop]); // li a3, 500
+  const m = machineOn(image, cpu, backend);
   if (m.jit !== undefined) m.jit.inlineVmmCalls = inline;
   const h = m.harts[0];
   h.pc = 0x80000000;
