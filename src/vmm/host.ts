@@ -130,7 +130,7 @@ export class HostMachine {
     const env = { ram: this.ram, bus: this.bus, time: this.clock, decodeCache: this.decodeCache, jit: this.jit };
     const h = new Hart(this.contexts++, env);
     // The WebAssembly translations reach registers and TLBs inside the shared memory.
-    if (this.wasm && !(this.ram.inWasmMemory(h.xl) && this.ram.inWasmMemory(h.mmu.tagWords) && this.ram.inWasmMemory(h.mmu.ramOffset32))) {
+    if (this.wasm && !(this.ram.inWasmMemory(h.xl) && this.ram.inWasmMemory(h.mmu.entryWords))) {
       throw new BootError(`too many vCPUs on one host (${this.contexts}): the host state area is full`);
     }
     return h;

@@ -40,11 +40,15 @@ const CONTEXTS = 15; // {U, S, M, VU, VS} × {R, W, X}
 const USER_CONTEXTS = 3;
 /** Where a saved user space keeps its tag words (after tags, physical addresses and RAM offsets; in units of n entries). */
 const SAVED_TAG_WORDS = 3;
-/** The {@link Mmu.tagWords} of an entry no address hits: the int64 2^63 - 1, whose low bits no masked address has. */
+/** Int32 words of an entry in {@link Mmu.entryWords}: the page address (two words), the RAM offset, one unused. */
+export const ENTRY_WORDS = 4;
+/** Byte offset of the RAM offset in an entry of {@link Mmu.entryWords}. */
+export const ENTRY_RAM_OFFSET = 8;
+/** The {@link Mmu.entryWords} tag of an entry no address hits: the int64 2^63 - 1, whose low bits no masked address has. */
 const NO_TAG_LO = -1, NO_TAG_HI = 0x7fffffff;
-const EMPTY_TAG_WORDS = (() => {
-  const w = new Int32Array(2 * CONTEXTS * TLB_SIZE);
-  for (let i = 0; i < w.length; i += 2) { w[i] = NO_TAG_LO; w[i + 1] = NO_TAG_HI; }
+const EMPTY_ENTRY_WORDS = (() => {
+  const w = new Int32Array(ENTRY_WORDS * CONTEXTS * TLB_SIZE);
+  for (let i = 0; i < w.length; i += ENTRY_WORDS) { w[i] = NO_TAG_LO; w[i + 1] = NO_TAG_HI; }
   return w;
 })();
 const TWO32 = 4294967296;
@@ -93,20 +97,18 @@ export class Mmu {
   /** TLB tags: virtual page number (signed), NaN when empty. */
   readonly tag: Float64Array;
   /**
-   * Each entry's page address (tag × 4096) as a little-endian int64 (two
-   * int32 words an entry) when the page is RAM at an offset below 4 GiB, else
-   * a value no address matches. One compare of an address with its in-page
-   * bits masked then checks the tag, the alignment and "is RAM" at once (as
-   * QEMU's softmmu TLB does): the interpreter compares the two words, the
-   * JIT's WebAssembly code one i64 (see {@link ramHit}).
+   * The entries as the inline paths read them, {@link ENTRY_WORDS} int32
+   * words each: the page address (tag × 4096) as a little-endian int64 when
+   * the page is RAM at an offset below 4 GiB, else a value no address
+   * matches; then the page's RAM offset as a uint32 word (valid where the
+   * page address is); then a word left 0. One compare of an address with its
+   * in-page bits masked checks the tag, the alignment and "is RAM" at once
+   * (as QEMU's softmmu TLB does): the interpreter compares the two words, the
+   * JIT's WebAssembly code one i64 (see {@link ramHit}). The RAM offset sits
+   * in the same 16 bytes, so the JIT's code reads it at a constant offset
+   * from the tag's address: one base address a context, no second index.
    */
-  readonly tagWords: Int32Array;
-  /**
-   * RAM offset of the page as a uint32 word, valid where {@link tagWords}
-   * holds the entry's page address: an int32 load gives the interpreter and
-   * the JIT's code the address of the access directly.
-   */
-  readonly ramOffset32: Int32Array;
+  readonly entryWords: Int32Array;
   /** Physical address of the page. */
   readonly phys = new Float64Array(CONTEXTS * TLB_SIZE);
   /** Index of the first entry of the current data-read, data-write and fetch contexts. */
@@ -153,9 +155,8 @@ export class Mmu {
   constructor(private readonly hart: Hart) {
     // In RAM's host state area, where the JIT's WebAssembly code reads them.
     this.tag = hart.env.ram.hostArray(Float64Array, CONTEXTS * TLB_SIZE).fill(NaN);
-    this.tagWords = hart.env.ram.hostArray(Int32Array, 2 * CONTEXTS * TLB_SIZE);
-    this.tagWords.set(EMPTY_TAG_WORDS);
-    this.ramOffset32 = hart.env.ram.hostArray(Int32Array, CONTEXTS * TLB_SIZE);
+    this.entryWords = hart.env.ram.hostArray(Int32Array, ENTRY_WORDS * CONTEXTS * TLB_SIZE);
+    this.entryWords.set(EMPTY_ENTRY_WORDS);
     this.contextChanged();
   }
 
@@ -222,7 +223,7 @@ export class Mmu {
   /** Empties every TLB context (SFENCE.VMA x0, satp, SUM/MXR or PMP changes), saved user spaces included. */
   flushAll(): void {
     this.tag.fill(NaN);
-    this.tagWords.set(EMPTY_TAG_WORDS);
+    this.entryWords.set(EMPTY_ENTRY_WORDS);
     this.hasSuperpages = false;
     this.userSpaces.clear();
     this.userCount = 0;
@@ -289,14 +290,15 @@ export class Mmu {
     // Save the valid U-mode entries, and empty them.
     const all = this.userCount > this.userEntries.length;
     const listed = all ? n : this.userCount;
-    const e = saved.entries, w = this.tagWords;
+    const e = saved.entries, w = this.entryWords;
     saved.count = 0;
     for (let i = 0; i < listed; i++) {
       const t = all ? i : this.userEntries[i];
       const tag = this.tag[t];
       if (tag !== tag) continue; // empty (or listed twice: already saved and emptied)
-      e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = this.ramOffset32[t];
-      e[SAVED_TAG_WORDS * n + 2 * t] = w[2 * t]; e[SAVED_TAG_WORDS * n + 2 * t + 1] = w[2 * t + 1];
+      const k = ENTRY_WORDS * t;
+      e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = w[k + 2];
+      e[SAVED_TAG_WORDS * n + 2 * t] = w[k]; e[SAVED_TAG_WORDS * n + 2 * t + 1] = w[k + 1];
       saved.valid[saved.count++] = t;
       this.setTag(t, NaN, false);
     }
@@ -308,8 +310,9 @@ export class Mmu {
         const t = restore.valid[i];
         const tag = r[t];
         if (tag !== tag) continue; // dropped by flushPage since
-        this.tag[t] = tag; this.phys[t] = r[n + t]; this.ramOffset32[t] = r[2 * n + t];
-        w[2 * t] = r[SAVED_TAG_WORDS * n + 2 * t]; w[2 * t + 1] = r[SAVED_TAG_WORDS * n + 2 * t + 1];
+        const k = ENTRY_WORDS * t;
+        this.tag[t] = tag; this.phys[t] = r[n + t]; w[k + 2] = r[2 * n + t];
+        w[k] = r[SAVED_TAG_WORDS * n + 2 * t]; w[k + 1] = r[SAVED_TAG_WORDS * n + 2 * t + 1];
         this.noteUserEntry(t);
       }
     }
@@ -438,7 +441,7 @@ export class Mmu {
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
       this.setTag(t, vpn, ro >= 0 && ro <= 0xffffffff);
       this.phys[t] = pagePa;
-      this.ramOffset32[t] = ro; // (as uint32; tagWords marks the entries where it is valid)
+      this.entryWords[ENTRY_WORDS * t + 2] = ro; // (as uint32; the tag words mark the entries where it is valid)
       if (t < USER_CONTEXTS * TLB_SIZE) this.noteUserEntry(t);
     }
     return pa;
@@ -451,18 +454,19 @@ export class Mmu {
    */
   ramHit(base: number, lo: number, hi: number, size: number): number {
     const t = base + ((lo >>> 12) & TLB_MASK);
-    const w = this.tagWords;
-    if (w[2 * t] !== (lo & (-4096 | (size - 1))) || w[2 * t + 1] !== hi) return -1;
-    return (this.ramOffset32[t] >>> 0) + (lo & 0xfff);
+    const w = this.entryWords, k = ENTRY_WORDS * t;
+    if (w[k] !== (lo & (-4096 | (size - 1))) || w[k + 1] !== hi) return -1;
+    return (w[k + 2] >>> 0) + (lo & 0xfff);
   }
 
-  /** Sets entry `t`'s tag (NaN: empty), and its page address in tagWords when its page is RAM at an offset below 4 GiB. */
+  /** Sets entry `t`'s tag (NaN: empty), and its page address in entryWords when its page is RAM at an offset below 4 GiB. */
   private setTag(t: number, vpn: number, ram: boolean): void {
     this.tag[t] = vpn;
-    if (vpn !== vpn || !ram) { this.tagWords[2 * t] = NO_TAG_LO; this.tagWords[2 * t + 1] = NO_TAG_HI; return; }
+    const w = this.entryWords, k = ENTRY_WORDS * t;
+    if (vpn !== vpn || !ram) { w[k] = NO_TAG_LO; w[k + 1] = NO_TAG_HI; return; }
     const hi = Math.floor(vpn / 1048576);
-    this.tagWords[2 * t] = (vpn - hi * 1048576) * 4096;
-    this.tagWords[2 * t + 1] = hi;
+    w[k] = (vpn - hi * 1048576) * 4096;
+    w[k + 1] = hi;
   }
 
   private raise(cause: Cause, tval: number): void {

@@ -360,7 +360,7 @@ export class Jit {
     const memory = ram.wasmMemory;
     const inside = (a: ArrayBufferView): boolean => ram.inWasmMemory(a);
     if (memory === undefined || !inside(ram.dirty.bits) || !inside(ram.codePages) || !inside(ram.codeSpan) ||
-      !harts.every((h) => inside(h.xl) && inside(h.xh) && inside(h.mmu.tagWords) && inside(h.mmu.ramOffset32))) return this.backend;
+      !harts.every((h) => inside(h.xl) && inside(h.xh) && inside(h.mmu.entryWords))) return this.backend;
     const scratch = ram.hostArray(Int32Array, SCRATCH_WORDS);
     const words = ram.hostArray(Int32Array, 2 << ENTRY_BITS);
     const counts = ram.hostArray(Int32Array, COUNT_SLOTS);

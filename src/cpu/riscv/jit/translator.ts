@@ -41,7 +41,7 @@
  */
 import { Op, X_SINK } from '../decode.js';
 import { OP_CROSS_PAGE, type DecodeCache, type DecodedPage } from '../decode-cache.js';
-import { TLB_MASK } from '../mmu.js';
+import { ENTRY_WORDS, TLB_MASK } from '../mmu.js';
 
 /** The most instructions in one block. */
 export const MAX_BLOCK_INSNS = 64;
@@ -212,7 +212,7 @@ export function generateRegion(blocks: Block[]): string {
   out.push('const { u8, u16, i32, dirty, codePages, ram, r64, int64, shifts } = env;');
   out.push('const G = dp.gen;');
   out.push('return function region(h, p, lim) {');
-  out.push('const xl = h.xl, xh = h.xh, mmu = h.mmu, tw = mmu.tagWords, tro = mmu.ramOffset32;');
+  out.push('const xl = h.xl, xh = h.xh, mmu = h.mmu, tw = mmu.entryWords;');
   out.push('const rb = mmu.readBase, wb = mmu.writeBase, csr = h.csr, fpu = h.fpu;');
   if (fpLoadStore) out.push('const fr = fpu.i32;');
   out.push('const pageVa = h.pc - p;');
@@ -443,7 +443,7 @@ class Gen {
 
   /** The inline TLB check for an access of `size` bytes at (lo, hi) in context base `base` (as Mmu.ramHit; ro: the page's RAM offset). */
   private tlbHit(base: string, size: number): string {
-    return `const t = ${base} + ((lo >>> 12) & ${TLB_MASK}), ro = tro[t] >>> 0; if (tw[2 * t] === (lo & ${-4096 | (size - 1)}) && tw[2 * t + 1] === hi)`;
+    return `const t = ${ENTRY_WORDS} * (${base} + ((lo >>> 12) & ${TLB_MASK})), ro = tw[t + 2] >>> 0; if (tw[t] === (lo & ${-4096 | (size - 1)}) && tw[t + 1] === hi)`;
   }
 
   private load(i: Insn, k: number, next: number): string {

@@ -38,7 +38,10 @@ import { directJump, endsBlock, fpIntOperands, registersUsed, type Block } from 
 import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 import { HART_FP_OFFSET } from '../hart.js';
 import { FP_FAST, FpFast } from '../fpu.js';
-import { TLB_MASK } from '../mmu.js';
+import { ENTRY_RAM_OFFSET, ENTRY_WORDS, TLB_MASK } from '../mmu.js';
+
+/** log2 of the bytes of a TLB entry in Mmu.entryWords. */
+const ENTRY_SHIFT = Math.log2(4 * ENTRY_WORDS);
 
 // ---- encoding (WebAssembly core spec, binary format) ----
 
@@ -270,12 +273,12 @@ const FIRST_REGION = 3 + RUNTIME_EXPORTS.length;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
 const G_STATUS = 0;
 
-// Parameters of a region function: (p, lim, pv: i64, rtag, wtag, xl, xh, rro, wro) -> executed.
-// rtag, wtag: byte offsets of the data-read and data-write TLB contexts' tag words (Mmu.tagWords, 8 bytes an
-// entry); rro, wro: of their RAM offsets (Mmu.ramOffset32, 4 bytes an entry).
-const P = { p: 0, lim: 1, pv: 2, rtag: 3, wtag: 4, xl: 5, xh: 6, rro: 7, wro: 8 } as const;
-const PARAMS = 9;
-const PARAM_TYPES = [I32, I32, I64, I32, I32, I32, I32, I32, I32];
+// Parameters of a region function: (p, lim, pv: i64, rtag, wtag, xl, xh) -> executed.
+// rtag, wtag: byte offsets of the data-read and data-write TLB contexts' entries (Mmu.entryWords, 16 bytes an
+// entry: the tag, then the RAM offset).
+const P = { p: 0, lim: 1, pv: 2, rtag: 3, wtag: 4, xl: 5, xh: 6 } as const;
+const PARAMS = 7;
+const PARAM_TYPES = [I32, I32, I64, I32, I32, I32, I32];
 
 /**
  * Scratch words (Int32 indices) shared by every region of a machine: a
@@ -696,25 +699,25 @@ class WasmGen {
   }
 
   /**
-   * Computes t = 8 × va's entry index in a TLB context and leaves "hit" (i32)
-   * on the stack for the context whose tag words are at `tags`: va with its
+   * Computes t = the address of va's entry in the TLB context whose entries
+   * are at `entries`, and leaves "hit" (i32) on the stack: va with its
    * in-page bits cleared but for those that must be 0 for an aligned access
-   * equals the entry's page address (Mmu.tagWords, which holds one only for
+   * equals the entry's page address (Mmu.entryWords, which holds one only for
    * entries on RAM) — one compare for the tag, the alignment and "is RAM".
-   * The dispatcher passes each context's addresses, so the index needs no
+   * The dispatcher passes each context's address, so the index needs no
    * context base added.
    */
-  private tlb(tags: number, size: number): void {
+  private tlb(entries: number, size: number): void {
     const b = this.b;
-    // t = 8 × the entry's index in its context: va's bits 12 and up, already in place for 8-byte entries.
-    b.get(this.va).op(O.i32wrap).i32(9).op(O.i32shru).i32(TLB_MASK << 3).op(O.i32and).tee(this.t);
-    b.get(tags).op(O.i32add).mem(O.i64load);
+    // va's bits 12 and up, shifted into place for 16-byte entries.
+    b.get(this.va).op(O.i32wrap).i32(12 - ENTRY_SHIFT).op(O.i32shru).i32(TLB_MASK << ENTRY_SHIFT).op(O.i32and);
+    b.get(entries).op(O.i32add).tee(this.t).mem(O.i64load);
     b.get(this.va).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq);
   }
 
-  /** After a hit: pushes the RAM offset o = ro + (va & 4095) (i32; ro from Mmu.ramOffset32, at `offsets`). */
-  private ramOffset(offsets: number): void {
-    this.b.get(offsets).get(this.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
+  /** After a hit: pushes the RAM offset o = ro + (va & 4095) (i32; ro from the entry at t, at the same address as its tag). */
+  private ramOffset(): void {
+    this.b.get(this.t).mem(O.i32load, ENTRY_RAM_OFFSET).get(this.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add);
   }
 
   private load(op: number, rd: number, rs1: number, imm: number, site: number): void {
@@ -730,7 +733,7 @@ class WasmGen {
     this.tlb(P.rtag, MEM_SIZE[op]);
     b.if(LIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(P.rro); b.mem(MEM_OPCODE[op]);
+    this.ramOffset(); b.mem(MEM_OPCODE[op]);
     this.setReg(rd);
     b.else();
     // The shared slow path returns rd's old value if the load trapped.
@@ -752,7 +755,7 @@ class WasmGen {
     this.tlb(P.wtag, MEM_SIZE[op]);
     b.if(LIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
-    this.ramOffset(P.wro); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
+    this.ramOffset(); b.tee(this.t); this.getReg(rs2); b.mem(MEM_OPCODE[op]);
     this.storeMarks(site);
     b.else();
     b.get(this.va); this.getReg(rs2); b.i32(site).call(FS.st);
@@ -1039,11 +1042,11 @@ class WasmGen {
     b.op(O.i32eqz).brIf(slow, UNLIKELY);
     b.get(this.hits).i32(1).op(O.i32add).set(this.hits);
     if (index < 2) {
-      b.get(P.xl); this.ramOffset(P.rro);
+      b.get(P.xl); this.ramOffset();
       if (size === 8) b.mem(O.i64load); else b.mem(O.i64load32u).i64(-4294967296).op(O.i64or); // NaN-boxed
       b.mem(O.i64store, HART_FP_OFFSET + 8 * reg);
     } else {
-      this.ramOffset(P.wro); b.tee(this.t);
+      this.ramOffset(); b.tee(this.t);
       b.get(P.xl).mem(size === 8 ? O.i64load : O.i32load, HART_FP_OFFSET + 8 * reg);
       b.mem(size === 8 ? O.i64store : O.i32store);
       this.storeMarks(packSite(off, len, k, size === 8 ? 3 : 2));
@@ -1194,7 +1197,7 @@ const RF = { ld: 0, st: 1, cw: 2, fls: 3 } as const;
 const runtimeFunction = (e: string): number => 5 + RUNTIME_EXPORTS.indexOf(e); // after run (4)
 const RS = { run: 4, ld: runtimeFunction('ld'), st: runtimeFunction('st'), cw: runtimeFunction('cw') } as const;
 /** The runtime module's globals: status (exported), the TLB context of the running region, and TLB hits. */
-const G_RB = 1, G_WB = 2, G_TAG = 3, G_RO = 4, G_HITS = 5, G_XL = 6;
+const G_RB = 1, G_WB = 2, G_TLB = 3, G_HITS = 4, G_XL = 5;
 
 /** The bodies of the runtime module's functions after `run`, in {@link RUNTIME_EXPORTS} order, as code section entries. */
 function runtimeCode(layout: WasmLayout): Uint8Array {
@@ -1209,15 +1212,15 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     out.uleb(b.len); out.put(b.view());
   };
   const split = (b: Body, l: number): void => { b.get(l).op(O.i32wrap).get(l).i64(32).op(O.i64shru).op(O.i32wrap); };
-  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's byte index in t.
+  // The TLB lookup of va (local 0) in context `base`: leaves "hit" on the stack (see WasmRegion.tlb), the entry's address in t.
   const tlb = (b: Body, base: number, size: number, t: number): void => {
-    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).globalGet(base).op(O.i32add).i32(3).op(O.i32shl).tee(t);
-    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
-    b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.tagWords
+    b.get(0).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).globalGet(base).op(O.i32add).i32(ENTRY_SHIFT).op(O.i32shl);
+    b.globalGet(G_TLB).op(O.i32add).tee(t).mem(O.i64load);
+    b.get(0).i64(-4096 | (size - 1)).op(O.i64and).op(O.i64eq); // Mmu.entryWords
   };
   const hit = (b: Body): void => { b.globalGet(G_HITS).i32(1).op(O.i32add).globalSet(G_HITS); };
   const ramOffset = (b: Body, t: number): void => {
-    b.globalGet(G_RO).get(t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.ramOffset32
+    b.get(t).mem(O.i32load, ENTRY_RAM_OFFSET).get(0).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add); // Mmu.entryWords
   };
   // After a store at RAM offset local `o`: dirty[o >> 12] = 1, and a page holding code goes through the
   // code-write check (`site` pushes its site: log2 of the size in the extra field); local `t` is scratch.
@@ -1244,10 +1247,10 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     const slow = b.block();
     b.globalGet(G_XL).mem(O.i32load, HART_FP_OFFSET + FP_FAST).i32(FpFast.READY).op(O.i32and).op(O.i32eqz).brIf(slow);
     b.get(SITE).i32(20).op(O.i32shru).i32(3).op(O.i32and).set(X);
-    // The TLB entry of the read or write context, and the compare of Mmu.tagWords (alignment 4 or 8).
+    // The TLB entry of the read or write context, and the compare of its tag (alignment 4 or 8).
     b.get(VA).i64(12).op(O.i64shrs).op(O.i32wrap).i32(TLB_MASK).op(O.i32and);
-    b.globalGet(G_WB).globalGet(G_RB).get(X).i32(2).op(O.i32ges).op(O.select).op(O.i32add).i32(3).op(O.i32shl).tee(T);
-    b.globalGet(G_TAG).op(O.i32add).mem(O.i64load);
+    b.globalGet(G_WB).globalGet(G_RB).get(X).i32(2).op(O.i32ges).op(O.select).op(O.i32add).i32(ENTRY_SHIFT).op(O.i32shl);
+    b.globalGet(G_TLB).op(O.i32add).tee(T).mem(O.i64load);
     b.get(VA).i64(-4096).i64(7).i64(3).get(X).i32(1).op(O.i32and).op(O.select).op(O.i64or).op(O.i64and).op(O.i64ne).brIf(slow);
     hit(b);
     ramOffset(b, T); b.set(OFF);
@@ -1378,17 +1381,17 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
 
 // Parameters and locals of the chaining dispatcher.
 const D = {
-  idx: 0, p: 1, lim: 2, pvLo: 3, pvHi: 4, rb: 5, wb: 6, xl: 7, xh: 8, tag: 9, ro: 10, fb: 11, page: 12,
-  pv: 13, va: 14, ro64: 15, total: 16, t: 17, h: 18, key: 19, k: 20, rtag: 21, wtag: 22, rro: 23, wro: 24,
+  idx: 0, p: 1, lim: 2, pvLo: 3, pvHi: 4, rb: 5, wb: 6, xl: 7, xh: 8, tlb: 9, fb: 10, page: 11,
+  pv: 12, va: 13, total: 14, t: 15, h: 16, key: 17, k: 18, rtag: 19, wtag: 20,
 } as const;
-const DISPATCH_PARAMS = 13;
+const DISPATCH_PARAMS = 12;
 
 /**
  * The runtime module, one instance per machine (compiled once per layout,
  * see {@link runtimeModule}): the functions regions share (see
  * {@link RUNTIME_EXPORTS}: one copy, which V8 optimizes once for every
  * module) and the chaining dispatcher, `run(idx, p, lim, pvLo,
- * pvHi, rb, wb, xl, xh, tag, ro, fetchBase, page)` calls region `idx` of the
+ * pvHi, rb, wb, xl, xh, tlb, fetchBase, page)` calls region `idx` of the
  * shared table (entered at offset `p` of the page at virtual address pv and
  * RAM offset `page`), and while the region left with a plain exit (EXIT_PC)
  * and budget remains, finds the exit pc's RAM offset (on the same virtual
@@ -1426,7 +1429,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   const funcs = new ByteWriter(64);
   funcs.uleb(fnTypes.length); funcs.put(fnTypes);
   section(out, 3, funcs);
-  out.put([6, 36, 7, ...[0, 1, 2, 3, 4, 5, 6].flatMap(() => [I32, 1, 0x41, 0, 0x0b])]); // seven mutable i32 globals, 0
+  out.put([6, 31, 6, ...[0, 1, 2, 3, 4, 5].flatMap(() => [I32, 1, 0x41, 0, 0x0b])]); // six mutable i32 globals, 0
   const exports = new ByteWriter(256);
   exports.uleb(2 + RUNTIME_EXPORTS.length);
   name(exports, 'run'); exports.put([0x00, RS.run]);
@@ -1435,21 +1438,19 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   section(out, 7, exports);
 
   const b = new Body(1024);
-  b.uleb(2); b.uleb(3); b.byte(I64); b.uleb(9); b.byte(I32); // pv va ro64; total t h key k rtag wtag rro wro
+  b.uleb(2); b.uleb(2); b.byte(I64); b.uleb(7); b.byte(I32); // pv va; total t h key k rtag wtag
   const sc = layout.scratch;
   // The TLB context for the shared accesses.
-  b.get(D.rb).globalSet(G_RB).get(D.wb).globalSet(G_WB).get(D.tag).globalSet(G_TAG).get(D.ro).globalSet(G_RO);
+  b.get(D.rb).globalSet(G_RB).get(D.wb).globalSet(G_WB).get(D.tlb).globalSet(G_TLB);
   // The regions' TLB context addresses (see P).
-  b.get(D.tag).get(D.rb).i32(3).op(O.i32shl).op(O.i32add).set(D.rtag);
-  b.get(D.tag).get(D.wb).i32(3).op(O.i32shl).op(O.i32add).set(D.wtag);
-  b.get(D.ro).get(D.rb).i32(2).op(O.i32shl).op(O.i32add).set(D.rro);
-  b.get(D.ro).get(D.wb).i32(2).op(O.i32shl).op(O.i32add).set(D.wro);
+  b.get(D.tlb).get(D.rb).i32(ENTRY_SHIFT).op(O.i32shl).op(O.i32add).set(D.rtag);
+  b.get(D.tlb).get(D.wb).i32(ENTRY_SHIFT).op(O.i32shl).op(O.i32add).set(D.wtag);
   b.get(D.xl).globalSet(G_XL);
   b.get(D.pvLo).op(O.i64extendu).get(D.pvHi).op(O.i64extends).i64(32).op(O.i64shl).op(O.i64or).set(D.pv);
   const again = b.loop();
   b.i32(sc).get(D.pv).mem(O.i64store, 4 * S_PV);
   b.get(D.p).get(D.lim).get(D.total).op(O.i32sub).get(D.pv);
-  for (const l of [D.rtag, D.wtag, D.xl, D.xh, D.rro, D.wro, D.idx]) b.get(l);
+  for (const l of [D.rtag, D.wtag, D.xl, D.xh, D.idx]) b.get(l);
   b.op2(0x11, 0).op(0x00); // call_indirect (type 0) (table 0)
   b.tee(D.k).get(D.total).op(O.i32add).set(D.total);
   // counts[idx] += executed (see WasmLayout.counts).
@@ -1465,10 +1466,10 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   b.get(D.page).get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.get(D.va).i64(-4096).op(O.i64and).get(D.pv).op(O.i64eq).brIf(found);
   // Elsewhere, the fetch TLB entry of va (what the hart's fetch path would hit): tag, then RAM offset (-1 = not RAM).
-  b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).op(O.i32add).i32(3).op(O.i32shl).set(D.t);
-  b.get(D.tag).get(D.t).op(O.i32add).mem(O.i64load).get(D.va).i64(-4096).op(O.i64and).op(O.i64ne); // Mmu.tagWords: RAM pages only
+  b.get(D.fb).get(D.va).i64(12).op(O.i64shru).op(O.i32wrap).i32(TLB_MASK).op(O.i32and).op(O.i32add).i32(ENTRY_SHIFT).op(O.i32shl);
+  b.get(D.tlb).op(O.i32add).tee(D.t).mem(O.i64load).get(D.va).i64(-4096).op(O.i64and).op(O.i64ne); // Mmu.entryWords: RAM pages only
   b.brIf(out_);
-  b.get(D.ro).get(D.t).i32(1).op(O.i32shru).op(O.i32add).mem(O.i32load); // Mmu.ramOffset32
+  b.get(D.t).mem(O.i32load, ENTRY_RAM_OFFSET);
   b.get(D.va).op(O.i32wrap).i32(4095).op(O.i32and).op(O.i32add).set(D.key);
   b.end(); // found: key is the RAM offset of va
   b.get(D.key).i32(ENTRY_HASH_MULTIPLIER).op(O.i32mul).i32(32 - layout.entryBits).op(O.i32shru).set(D.h);
@@ -1752,7 +1753,7 @@ export class WasmBackend {
       h.fpu.jitFast = 0; // the FP helpers set it again (see FpUnit.jitFast)
       const pvHi = Math.floor(pageVa / TWO32);
       const n = run(index, p, lim, (pageVa - pvHi * TWO32) | 0, pvHi | 0, mmu.readBase, mmu.writeBase,
-        h.xl.byteOffset, h.xh.byteOffset, mmu.tagWords.byteOffset, mmu.ramOffset32.byteOffset, mmu.fetchBase, ramOffset);
+        h.xl.byteOffset, h.xh.byteOffset, mmu.entryWords.byteOffset, mmu.fetchBase, ramOffset);
       if (scratch[S_KIND] !== EXIT_SET) h.pc = scratch[S_PCLO + 1] * TWO32 + (scratch[S_PCLO] >>> 0);
       mmu.hits += scratch[S_HITS];
       scratch[S_HITS] = 0;
