@@ -8,9 +8,16 @@
  * tsvisor's retired-instruction counter (the programs are deterministic, so
  * QEMU executes the same count); QEMU's time is its wall time minus its
  * start-up time, measured on a trivial program in the same run.
+ *
+ * Each program also times its phases itself (guests/bench/bench.h: the CLINT
+ * timer, which follows the host's clock on tsvisor and QEMU alike) and the
+ * same source is built for the host (`cc -O2 -DHOST`) and run natively, so a
+ * second table sets every phase side by side on every engine and on the
+ * hardware itself.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtMachine } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
@@ -21,6 +28,30 @@ import { spawn } from 'node:child_process';
 import type { MemoryBreakdown } from './linux-boot-child.js';
 import type { CpuEngine } from '../src/machine/virt.js';
 import type { JitBackend, JitStats } from '../src/cpu/riscv/jit/jit.js';
+
+/** One `phase NAME: T us, I instructions` line of a bench program's output (see guests/bench/bench.h). */
+interface Phase {
+  name: string;
+  us: number;
+  instructions: number;
+}
+
+function phasesOf(output: string): Phase[] {
+  return [...output.matchAll(/^phase (\S+): (\d+) us, (\d+) instructions\r?$/gm)]
+    .map((m) => ({ name: m[1], us: Number(m[2]), instructions: Number(m[3]) }));
+}
+
+/** A phase of a program, as each engine timed it (microseconds; null where that engine did not run or print it). */
+interface PhaseRow {
+  workload: string;
+  phase: string;
+  /** Retired instructions, from tsvisor's counter (QEMU's minstret counts something else). */
+  instructions: number;
+  interpUs: number;
+  jitUs: number | null;
+  qemuUs: number | null;
+  nativeUs: number | null;
+}
 
 interface Row {
   workload: string;
@@ -41,6 +72,9 @@ interface Row {
   /** The interpreter's speed as a fraction of QEMU's. */
   interpRatio: number | null;
   checksumOk: boolean;
+  /** The program built for the host and run natively: the sum of its phases (null without a C compiler). */
+  nativeSeconds: number | null;
+  phases: PhaseRow[];
 }
 
 interface TsvisorRun { seconds: number; instructions: number; ok: boolean; output: string; jit: JitStats | null }
@@ -55,12 +89,31 @@ async function runTsvisor(p: GuestProgram, cpu: CpuEngine, jitBackend: JitBacken
   return { seconds, instructions: m.instructionsRetired(), ok: code === 0, output: con.output, jit: m.jit?.snapshot() ?? null };
 }
 
-function runQemu(elf: string): { seconds: number; ok: boolean } | null {
+function runQemu(elf: string): { seconds: number; ok: boolean; output: string } | null {
   const t0 = performance.now();
   const r = spawnSync('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-bios', 'none', '-nographic', '-kernel', elf],
     { encoding: 'utf8', timeout: 300_000, input: '' });
   if (r.error !== undefined) return null;
-  return { seconds: (performance.now() - t0) / 1000, ok: r.status === 0 };
+  return { seconds: (performance.now() - t0) / 1000, ok: r.status === 0, output: r.stdout };
+}
+
+/**
+ * Builds bench program `name` for the host (bench.h's -DHOST: the same
+ * source, timed with clock_gettime) with the host's C compiler at -O2, as
+ * the guest build is, and runs it; null where there is no compiler (`$CC`,
+ * else `cc`) or the build fails.
+ */
+function runNative(name: string, dir: string): { ok: boolean; output: string } | null {
+  const bin = join(dir, name);
+  const src = join(repoRoot(), 'guests/bench', `${name}.c`);
+  const cc = spawnSync(process.env.CC ?? 'cc', ['-O2', '-DHOST', '-ffp-contract=off', '-fno-math-errno',
+    '-I', join(repoRoot(), 'guests/bench'), src, '-o', bin, '-lm'], { encoding: 'utf8' });
+  if (cc.error !== undefined || cc.status !== 0) {
+    process.stderr.write(`bench: no native build of ${name}: ${cc.error?.message ?? cc.stderr.trim()}\n`);
+    return null;
+  }
+  const r = spawnSync(bin, [], { encoding: 'utf8', timeout: 300_000 });
+  return { ok: r.status === 0, output: r.stdout };
 }
 
 function fmt(n: number | null, digits = 1): string {
@@ -144,6 +197,29 @@ async function linuxBoot(): Promise<LinuxBootResult> {
   };
 }
 
+/** The phases of one program, from the outputs of its runs (the interpreter's gives the phase list and the instructions). */
+function phaseRows(workload: string, interp: string, jit: string, qemu: string | undefined, native: string | undefined): PhaseRow[] {
+  const byName = (out: string | undefined): Map<string, Phase> => new Map(phasesOf(out ?? '').map((ph) => [ph.name, ph]));
+  const j = byName(jit), q = byName(qemu), n = byName(native);
+  return phasesOf(interp).map((ph) => ({
+    workload, phase: ph.name, instructions: ph.instructions, interpUs: ph.us,
+    jitUs: j.get(ph.name)?.us ?? null, qemuUs: q.get(ph.name)?.us ?? null, nativeUs: n.get(ph.name)?.us ?? null,
+  }));
+}
+
+function formatPhases(phases: PhaseRow[]): string {
+  const header = ['phase', 'instructions', 'interp ms', 'jit ms', 'qemu ms', 'native ms', 'jit/interp', 'jit/qemu', 'jit/native', 'qemu/native'];
+  const ms = (us: number | null): string => (us === null ? 'n/a' : (us / 1000).toFixed(1));
+  // Speed of the engine timed `b` relative to the one timed `a` (a / b).
+  const x = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(3)}x`);
+  const lines = phases.map((ph) => [`${ph.workload}/${ph.phase}`, String(ph.instructions), ms(ph.interpUs), ms(ph.jitUs), ms(ph.qemuUs),
+    ms(ph.nativeUs), x(ph.interpUs, ph.jitUs), x(ph.qemuUs, ph.jitUs), x(ph.nativeUs, ph.jitUs), x(ph.nativeUs, ph.qemuUs)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const out = [header, ...lines].map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return out.join('\n');
+}
+
 /** The host-memory breakdown at the init marker, default Node flags beside {@link LEAN_NODE_FLAGS}. */
 function formatMemory(linux: LinuxBootResult): string {
   const a = linux.memory, b = linux.lean.memory;
@@ -181,6 +257,7 @@ async function main(): Promise<void> {
   const tiny = programs.isa.find((p) => p.name === 'rvc');
   const qemuStartup = tiny !== undefined ? runQemu(tiny.elf)?.seconds ?? 0 : 0;
   const rows: Row[] = [];
+  const nativeDir = mkdtempSync(join(tmpdir(), 'tsvisor-bench-native-'));
   for (const p of programs.bench) {
     // One warm-up run per engine lets V8 optimize tsvisor itself, as in a long-running VM.
     await runTsvisor(p, 'interp');
@@ -190,6 +267,7 @@ async function main(): Promise<void> {
     await runTsvisor(p, 'jit', 'js');
     const j = await runTsvisor(p, 'jit', 'js');
     const q = runQemu(p.elf);
+    const native = runNative(p.name, nativeDir);
     const qSeconds = q === null ? null : Math.max(0.001, q.seconds - qemuStartup);
     const interpMips = i.instructions / i.seconds / 1e6;
     const jitMips = t.instructions / t.seconds / 1e6;
@@ -200,10 +278,13 @@ async function main(): Promise<void> {
       jitSpeedup: jitMips / interpMips, jit: t.jit,
       qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : jitMips / qemuMips,
       interpRatio: qemuMips === null ? null : interpMips / qemuMips,
-      checksumOk: i.ok && t.ok && j.ok && (q === null || q.ok),
+      checksumOk: i.ok && t.ok && j.ok && (q === null || q.ok) && (native === null || native.ok),
+      nativeSeconds: native === null ? null : phasesOf(native.output).reduce((a, ph) => a + ph.us, 0) / 1e6,
+      phases: phaseRows(p.name, i.output, t.output, q?.output, native?.output),
     });
     process.stderr.write(`bench: ${p.name} done\n`);
   }
+  rmSync(nativeDir, { recursive: true, force: true });
   const header = ['workload', 'instructions', 'interp MIPS', 'jit-js MIPS', 'jit MIPS', 'jit/interp', 'qemu MIPS', 'jit/qemu', 'interp/qemu', 'translations', 'checksum'];
   const x = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(3)}x`);
   const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.interpMips), fmt(r.jitJsMips), fmt(r.jitMips), `${r.jitSpeedup.toFixed(2)}x`,
@@ -213,6 +294,8 @@ async function main(): Promise<void> {
   out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   process.stdout.write(`tsvisor (interpreter; JIT to JavaScript; JIT to WebAssembly, the default) vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
   process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`\nphases, as each program timed them (ms; speed ratios: the other's time over the JIT's, so above 1x the JIT is faster); native: the same C built with cc -O2 for the host\n`);
+  process.stdout.write(formatPhases(rows.flatMap((r) => r.phases)) + '\n');
   const linux = await linuxBoot();
   process.stdout.write(`\nLinux 6.1 boot to init (${DEFAULT_APPEND}; same kernel, initramfs and OpenSBI; 1 hart, 256 MiB):\n` +
     `  tsvisor jit ${linux.tsvisorBootSeconds.toFixed(2)} s (${(linux.instructions / 1e6).toFixed(0)} M instructions, ` +

@@ -20,8 +20,11 @@ static uint64_t bench_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
+static uint64_t bench_instret(void) { return 0; } /* no RISC-V counter on the host */
+static void bench_print_phases(void);
 static int bench_finish(const char *name, uint64_t sum, uint64_t expected, uint64_t ns)
 {
+    bench_print_phases();
     printf("%s: checksum 0x%016llx (expected 0x%016llx) %s, %llu ms\n", name, (unsigned long long)sum,
            (unsigned long long)expected, sum == expected ? "ok" : "MISMATCH", (unsigned long long)(ns / 1000000));
     return sum != expected;
@@ -49,14 +52,59 @@ static uint64_t bench_ns(void)
 {
     return mtime() * 100; /* CLINT mtime runs at 10 MHz on virt */
 }
+static uint64_t bench_instret(void)
+{
+    return csr_read(minstret);
+}
+static void bench_print_phases(void);
 static int bench_finish(const char *name, uint64_t sum, uint64_t expected, uint64_t ns)
 {
+    bench_print_phases();
     printf("%s: checksum 0x%016lx (expected 0x%016lx) %s, %lu ms guest time\n", name, sum, expected,
            sum == expected ? "ok" : "MISMATCH", ns / 1000000);
     CHECKN("benchmark checksum", sum, expected);
     return 0;
 }
 #endif
+
+/*
+ * Phases: bench_start() marks the start; each bench_phase("name") ends the
+ * phase running since the last mark. bench_finish() prints one line a phase,
+ *   phase NAME: T us, I instructions
+ * (I from minstret; 0 on the host), which `npm run bench` sets side by side
+ * for every engine and for the program built natively (-DHOST).
+ */
+#define BENCH_MAX_PHASES 8
+static const char *bench_phase_names[BENCH_MAX_PHASES];
+static uint64_t bench_phase_ns[BENCH_MAX_PHASES], bench_phase_insns[BENCH_MAX_PHASES];
+static unsigned bench_phases;
+static uint64_t bench_mark_ns, bench_mark_insns;
+
+static __attribute__((unused)) uint64_t bench_start(void)
+{
+    bench_mark_insns = bench_instret();
+    return bench_mark_ns = bench_ns();
+}
+
+static __attribute__((unused)) void bench_phase(const char *name)
+{
+    uint64_t now = bench_ns(), insns = bench_instret();
+    if (bench_phases < BENCH_MAX_PHASES) {
+        bench_phase_names[bench_phases] = name;
+        bench_phase_ns[bench_phases] = now - bench_mark_ns;
+        bench_phase_insns[bench_phases] = insns - bench_mark_insns;
+        bench_phases++;
+    }
+    bench_mark_ns = now;
+    bench_mark_insns = insns;
+}
+
+static void bench_print_phases(void)
+{
+    for (unsigned i = 0; i < bench_phases; i++)
+        printf("phase %s: %llu us, %llu instructions\n", bench_phase_names[i],
+               (unsigned long long)(bench_phase_ns[i] / 1000), (unsigned long long)bench_phase_insns[i]);
+}
 
 static inline uint64_t xorshift64(uint64_t *s)
 {

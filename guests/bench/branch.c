@@ -70,13 +70,14 @@ static uint64_t run_vm(const struct insn *prog, uint64_t *r)
 
 int main(void)
 {
-    uint64_t t0 = bench_ns();
+    uint64_t t0 = bench_start();
     uint64_t seed = 0xdeadbeefcafef00dULL, sum;
 
     uint64_t r[16] = {0};
     r[8] = 1;
     uint64_t executed = run_vm(program, r);
     sum = mix64(executed ^ (r[2] << 20));
+    bench_phase("vm");
 
     uint32_t *table = bench_alloc(SEARCH_TABLE * 4);
     uint32_t v = 0;
@@ -100,5 +101,6 @@ int main(void)
         pos += lo;
     }
     sum = mix64(sum ^ found ^ (pos << 1));
+    bench_phase("search");
     return bench_finish("branch", sum, EXPECTED, bench_ns() - t0);
 }

@@ -97,13 +97,14 @@ static double A[MAT_N][MAT_N], B[MAT_N][MAT_N], C[MAT_N][MAT_N];
 
 int main(void)
 {
-    uint64_t t0 = bench_ns();
+    uint64_t t0 = bench_start();
     offset_momentum();
     double e0 = energy();
     for (int i = 0; i < NBODY_STEPS; i++)
         advance(0.01);
     double e1 = energy();
     uint64_t sum = mix64(dbits(e0) ^ (dbits(e1) << 1));
+    bench_phase("nbody");
 
     uint64_t seed = 0x0123456789abcdefULL;
     for (int i = 0; i < MAT_N; i++)
@@ -126,5 +127,6 @@ int main(void)
     for (int i = 0; i < MAT_N; i++)
         for (int j = 0; j < MAT_N; j++)
             sum = mix64(sum ^ dbits(C[i][j]));
+    bench_phase("matmul");
     return bench_finish("fp", sum, EXPECTED, bench_ns() - t0);
 }

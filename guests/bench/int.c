@@ -67,7 +67,7 @@ static void quicksort(uint32_t *a, long lo, long hi)
 
 int main(void)
 {
-    uint64_t t0 = bench_ns();
+    uint64_t t0 = bench_start();
     uint64_t seed = 0x9e3779b97f4a7c15ULL, sum = 0;
 
     crc_init();
@@ -82,6 +82,7 @@ int main(void)
         crc = crc32(crc, buf, BUF_BYTES);
     }
     sum = crc;
+    bench_phase("crc32");
 
     uint64_t h = 0x0123456789abcdefULL;
     for (uint32_t i = 0; i < HASH_ITERS; i++) {
@@ -91,6 +92,7 @@ int main(void)
         h += (h << 7) | (i & 0xff);
     }
     sum = mix64(sum ^ h);
+    bench_phase("hash");
 
     uint32_t *a = bench_alloc(SORT_N * sizeof(uint32_t));
     for (uint32_t i = 0; i < SORT_N; i++)
@@ -104,6 +106,7 @@ int main(void)
             sorted = 0;
     }
     sum = mix64(sum ^ s) + sorted;
+    bench_phase("quicksort");
 
     return bench_finish("int", sum, EXPECTED, bench_ns() - t0);
 }

@@ -17,7 +17,7 @@ const char *tsv_test_name = "mem";
 
 int main(void)
 {
-    uint64_t t0 = bench_ns();
+    uint64_t t0 = bench_start();
     uint64_t seed = 0x2545f4914f6cdd1dULL, sum = 0;
     uint64_t *src = bench_alloc(WORDS * 8), *dst = bench_alloc(WORDS * 8);
     for (uint32_t i = 0; i < WORDS; i++)
@@ -40,6 +40,8 @@ int main(void)
         dst = t;
     }
 
+    bench_phase("stream");
+
     /* one word per 64-byte line, starting at a different offset each pass */
     for (uint32_t p = 0; p < STRIDE_PASSES; p++) {
         uint64_t s = 0;
@@ -47,6 +49,8 @@ int main(void)
             s ^= src[i] + i;
         sum = mix64(sum ^ s);
     }
+
+    bench_phase("stride");
 
     /* pointer chasing: next = perm[cur] over one big cycle */
     uint32_t *perm = bench_alloc(CHASE_N * 4);
@@ -58,6 +62,7 @@ int main(void)
         perm[i] = perm[j];
         perm[j] = t;
     }
+    bench_phase("shuffle");
     uint32_t cur = 0;
     uint64_t acc = 0;
     for (uint32_t k = 0; k < CHASE_STEPS; k++) {
@@ -65,6 +70,7 @@ int main(void)
         acc += cur;
     }
     sum = mix64(sum ^ acc ^ cur);
+    bench_phase("chase");
 
     return bench_finish("mem", sum, EXPECTED, bench_ns() - t0);
 }
