@@ -22,36 +22,13 @@ import { join } from 'node:path';
 import { VirtMachine } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
 import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/guests/guest-programs.js';
+import { formatPhases, phaseRows, phasesOf, runNative, type PhaseRow } from './phases.js';
 import { buildLinuxGuest, DEFAULT_APPEND } from '../src/guests/linux-guest.js';
 import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { spawn } from 'node:child_process';
 import type { MemoryBreakdown } from './linux-boot-child.js';
 import type { CpuEngine } from '../src/machine/virt.js';
 import type { JitBackend, JitStats } from '../src/cpu/riscv/jit/jit.js';
-
-/** One `phase NAME: T us, I instructions` line of a bench program's output (see guests/bench/bench.h). */
-interface Phase {
-  name: string;
-  us: number;
-  instructions: number;
-}
-
-function phasesOf(output: string): Phase[] {
-  return [...output.matchAll(/^phase (\S+): (\d+) us, (\d+) instructions\r?$/gm)]
-    .map((m) => ({ name: m[1], us: Number(m[2]), instructions: Number(m[3]) }));
-}
-
-/** A phase of a program, as each engine timed it (microseconds; null where that engine did not run or print it). */
-interface PhaseRow {
-  workload: string;
-  phase: string;
-  /** Retired instructions, from tsvisor's counter (QEMU's minstret counts something else). */
-  instructions: number;
-  interpUs: number;
-  jitUs: number | null;
-  qemuUs: number | null;
-  nativeUs: number | null;
-}
 
 interface Row {
   workload: string;
@@ -95,25 +72,6 @@ function runQemu(elf: string): { seconds: number; ok: boolean; output: string } 
     { encoding: 'utf8', timeout: 300_000, input: '' });
   if (r.error !== undefined) return null;
   return { seconds: (performance.now() - t0) / 1000, ok: r.status === 0, output: r.stdout };
-}
-
-/**
- * Builds bench program `name` for the host (bench.h's -DHOST: the same
- * source, timed with clock_gettime) with the host's C compiler at -O2, as
- * the guest build is, and runs it; null where there is no compiler (`$CC`,
- * else `cc`) or the build fails.
- */
-function runNative(name: string, dir: string): { ok: boolean; output: string } | null {
-  const bin = join(dir, name);
-  const src = join(repoRoot(), 'guests/bench', `${name}.c`);
-  const cc = spawnSync(process.env.CC ?? 'cc', ['-O2', '-DHOST', '-ffp-contract=off', '-fno-math-errno',
-    '-I', join(repoRoot(), 'guests/bench'), src, '-o', bin, '-lm'], { encoding: 'utf8' });
-  if (cc.error !== undefined || cc.status !== 0) {
-    process.stderr.write(`bench: no native build of ${name}: ${cc.error?.message ?? cc.stderr.trim()}\n`);
-    return null;
-  }
-  const r = spawnSync(bin, [], { encoding: 'utf8', timeout: 300_000 });
-  return { ok: r.status === 0, output: r.stdout };
 }
 
 function fmt(n: number | null, digits = 1): string {
@@ -195,29 +153,6 @@ async function linuxBoot(): Promise<LinuxBootResult> {
       overheadMiB: mib(lean.maxRssBytes - lean.touchedGuestBytes), memory: lean.memory,
     },
   };
-}
-
-/** The phases of one program, from the outputs of its runs (the interpreter's gives the phase list and the instructions). */
-function phaseRows(workload: string, interp: string, jit: string, qemu: string | undefined, native: string | undefined): PhaseRow[] {
-  const byName = (out: string | undefined): Map<string, Phase> => new Map(phasesOf(out ?? '').map((ph) => [ph.name, ph]));
-  const j = byName(jit), q = byName(qemu), n = byName(native);
-  return phasesOf(interp).map((ph) => ({
-    workload, phase: ph.name, instructions: ph.instructions, interpUs: ph.us,
-    jitUs: j.get(ph.name)?.us ?? null, qemuUs: q.get(ph.name)?.us ?? null, nativeUs: n.get(ph.name)?.us ?? null,
-  }));
-}
-
-function formatPhases(phases: PhaseRow[]): string {
-  const header = ['phase', 'instructions', 'interp ms', 'jit ms', 'qemu ms', 'native ms', 'jit/interp', 'jit/qemu', 'jit/native', 'qemu/native'];
-  const ms = (us: number | null): string => (us === null ? 'n/a' : (us / 1000).toFixed(1));
-  // Speed of the engine timed `b` relative to the one timed `a` (a / b).
-  const x = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(3)}x`);
-  const lines = phases.map((ph) => [`${ph.workload}/${ph.phase}`, String(ph.instructions), ms(ph.interpUs), ms(ph.jitUs), ms(ph.qemuUs),
-    ms(ph.nativeUs), x(ph.interpUs, ph.jitUs), x(ph.qemuUs, ph.jitUs), x(ph.nativeUs, ph.jitUs), x(ph.nativeUs, ph.qemuUs)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const out = [header, ...lines].map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return out.join('\n');
 }
 
 /** The host-memory breakdown at the init marker, default Node flags beside {@link LEAN_NODE_FLAGS}. */
