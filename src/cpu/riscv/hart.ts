@@ -20,7 +20,7 @@ import { Access, Cause, Hstatus, Mstatus, MstatusHi, Priv } from './constants.js
 import { FP_STATE_WORDS, FpUnit } from './fpu.js';
 import { r64, mul64, mulh64, mulhu64, mulhsu64, div64, divu64, rem64, remu64, toNumberS, fromNumber } from './int64.js';
 import { CsrFile, VS_IRQS } from './csr.js';
-import { ENTRY_WORDS, Mmu, TLB_MASK } from './mmu.js';
+import { ENTRY_RO_WORD, ENTRY_WORDS, Mmu, TLB_MASK } from './mmu.js';
 import type { Jit } from './jit/jit.js';
 
 /** Why {@link Hart.run} returned. */
@@ -627,7 +627,7 @@ export class Hart {
             const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
             if (tlb[t] === (lo & (-4096 | (size - 1))) && tlb[t + 1] === hi) {
               mmu.hits++;
-              const o = (tlb[t + 2] >>> 0) + (lo & 0xfff);
+              const o = (tlb[t + ENTRY_RO_WORD] >>> 0) + (lo & 0xfff);
               switch (op) {
                 case Op.LB: xl[rd] = (u8[o] << 24) >> 24; xh[rd] = xl[rd] >> 31; break;
                 case Op.LBU: xl[rd] = u8[o]; xh[rd] = 0; break;
@@ -658,7 +658,7 @@ export class Hart {
             const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
             if (tlb[t] === (lo & (-4096 | (size - 1))) && tlb[t + 1] === hi) {
               mmu.hits++;
-              const o = (tlb[t + 2] >>> 0) + (lo & 0xfff);
+              const o = (tlb[t + ENTRY_RO_WORD] >>> 0) + (lo & 0xfff);
               switch (op) {
                 case Op.SB: u8[o] = xl[rs2]; break;
                 case Op.SH: u16[o >>> 1] = xl[rs2]; break;

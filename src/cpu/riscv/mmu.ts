@@ -42,8 +42,10 @@ const USER_CONTEXTS = 3;
 const SAVED_TAG_WORDS = 3;
 /** Int32 words of an entry in {@link Mmu.entryWords}: the page address (two words), the RAM offset, one unused. */
 export const ENTRY_WORDS = 4;
-/** Byte offset of the RAM offset in an entry of {@link Mmu.entryWords}. */
-export const ENTRY_RAM_OFFSET = 8;
+/** The int32 word of an entry in {@link Mmu.entryWords} that holds its RAM offset (after the page address). */
+export const ENTRY_RO_WORD = 2;
+/** Its byte offset in the entry, for the JIT's loads. */
+export const ENTRY_RAM_OFFSET = 4 * ENTRY_RO_WORD;
 /** The {@link Mmu.entryWords} tag of an entry no address hits: the int64 2^63 - 1, whose low bits no masked address has. */
 const NO_TAG_LO = -1, NO_TAG_HI = 0x7fffffff;
 const EMPTY_ENTRY_WORDS = (() => {
@@ -297,7 +299,7 @@ export class Mmu {
       const tag = this.tag[t];
       if (tag !== tag) continue; // empty (or listed twice: already saved and emptied)
       const k = ENTRY_WORDS * t;
-      e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = w[k + 2];
+      e[t] = tag; e[n + t] = this.phys[t]; e[2 * n + t] = w[k + ENTRY_RO_WORD];
       e[SAVED_TAG_WORDS * n + 2 * t] = w[k]; e[SAVED_TAG_WORDS * n + 2 * t + 1] = w[k + 1];
       saved.valid[saved.count++] = t;
       this.setTag(t, NaN, false);
@@ -311,7 +313,7 @@ export class Mmu {
         const tag = r[t];
         if (tag !== tag) continue; // dropped by flushPage since
         const k = ENTRY_WORDS * t;
-        this.tag[t] = tag; this.phys[t] = r[n + t]; w[k + 2] = r[2 * n + t];
+        this.tag[t] = tag; this.phys[t] = r[n + t]; w[k + ENTRY_RO_WORD] = r[2 * n + t];
         w[k] = r[SAVED_TAG_WORDS * n + 2 * t]; w[k + 1] = r[SAVED_TAG_WORDS * n + 2 * t + 1];
         this.noteUserEntry(t);
       }
@@ -441,7 +443,7 @@ export class Mmu {
       const ro = pagePa >= ram.base && pagePa < ram.end ? pagePa - ram.base : -1;
       this.setTag(t, vpn, ro >= 0 && ro <= 0xffffffff);
       this.phys[t] = pagePa;
-      this.entryWords[ENTRY_WORDS * t + 2] = ro; // (as uint32; the tag words mark the entries where it is valid)
+      this.entryWords[ENTRY_WORDS * t + ENTRY_RO_WORD] = ro; // (as uint32; the tag words mark the entries where it is valid)
       if (t < USER_CONTEXTS * TLB_SIZE) this.noteUserEntry(t);
     }
     return pa;
@@ -456,7 +458,7 @@ export class Mmu {
     const t = base + ((lo >>> 12) & TLB_MASK);
     const w = this.entryWords, k = ENTRY_WORDS * t;
     if (w[k] !== (lo & (-4096 | (size - 1))) || w[k + 1] !== hi) return -1;
-    return (w[k + 2] >>> 0) + (lo & 0xfff);
+    return (w[k + ENTRY_RO_WORD] >>> 0) + (lo & 0xfff);
   }
 
   /** Sets entry `t`'s tag (NaN: empty), and its page address in entryWords when its page is RAM at an offset below 4 GiB. */

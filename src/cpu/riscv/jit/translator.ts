@@ -41,7 +41,7 @@
  */
 import { Op, X_SINK } from '../decode.js';
 import { OP_CROSS_PAGE, type DecodeCache, type DecodedPage } from '../decode-cache.js';
-import { ENTRY_WORDS, TLB_MASK } from '../mmu.js';
+import { ENTRY_RO_WORD, ENTRY_WORDS, TLB_MASK } from '../mmu.js';
 
 /** The most instructions in one block. */
 export const MAX_BLOCK_INSNS = 64;
@@ -443,7 +443,7 @@ class Gen {
 
   /** The inline TLB check for an access of `size` bytes at (lo, hi) in context base `base` (as Mmu.ramHit; ro: the page's RAM offset). */
   private tlbHit(base: string, size: number): string {
-    return `const t = ${ENTRY_WORDS} * (${base} + ((lo >>> 12) & ${TLB_MASK})), ro = tw[t + 2] >>> 0; if (tw[t] === (lo & ${-4096 | (size - 1)}) && tw[t + 1] === hi)`;
+    return `const t = ${ENTRY_WORDS} * (${base} + ((lo >>> 12) & ${TLB_MASK})), ro = tw[t + ${ENTRY_RO_WORD}] >>> 0; if (tw[t] === (lo & ${-4096 | (size - 1)}) && tw[t + 1] === hi)`;
   }
 
   private load(i: Insn, k: number, next: number): string {
