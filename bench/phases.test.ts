@@ -71,3 +71,15 @@ test('built for the host, a bench program prints the same phases (no instruction
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('without a C compiler there is no native column, and no crash', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvisor-phases-'));
+  const saved = process.env.CC;
+  try {
+    process.env.CC = join(dir, 'no-such-cc');
+    assert.equal(runNative('fp', dir), null);
+  } finally {
+    if (saved === undefined) delete process.env.CC; else process.env.CC = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
