@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../src/guests/guest-programs.js';
+import { formatTable, ratio } from './table.js';
 
 /** One `phase NAME: T us, I instructions` line of a bench program's output (see guests/bench/bench.h). */
 export interface Phase {
@@ -65,11 +66,8 @@ export function formatPhases(phases: PhaseRow[]): string {
   const header = ['phase', 'instructions', 'interp ms', 'jit ms', 'qemu ms', 'native ms', 'jit/interp', 'jit/qemu', 'jit/native', 'qemu/native'];
   const ms = (us: number | null): string => (us === null ? 'n/a' : (us / 1000).toFixed(1));
   // Speed of the engine timed `b` relative to the one timed `a` (a / b).
-  const x = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(3)}x`);
+  const x = (a: number | null, b: number | null): string => ratio(a === null || b === null || b === 0 ? null : a / b);
   const lines = phases.map((ph) => [`${ph.workload}/${ph.phase}`, String(ph.instructions), ms(ph.interpUs), ms(ph.jitUs), ms(ph.qemuUs),
     ms(ph.nativeUs), x(ph.interpUs, ph.jitUs), x(ph.qemuUs, ph.jitUs), x(ph.nativeUs, ph.jitUs), x(ph.nativeUs, ph.qemuUs)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const out = [header, ...lines].map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return out.join('\n');
+  return formatTable(header, lines, 1);
 }

@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { VirtMachine } from '../src/machine/virt.js';
 import { BufferCharBackend } from '../src/backends/buffer-char.js';
 import { buildGuestPrograms, repoRoot, type GuestProgram } from '../src/guests/guest-programs.js';
-import { formatPhases, phaseRows, phasesOf, runNative, type PhaseRow } from './phases.js';
+import { formatPhases, phaseRows, runNative, type PhaseRow } from './phases.js';
+import { formatTable, ratio } from './table.js';
 import { buildLinuxGuest, DEFAULT_APPEND } from '../src/guests/linux-guest.js';
 import { DEFAULT_BIOS, INIT_MARKER } from '../src/machine/virt.js';
 import { spawn } from 'node:child_process';
@@ -49,8 +50,6 @@ interface Row {
   /** The interpreter's speed as a fraction of QEMU's. */
   interpRatio: number | null;
   checksumOk: boolean;
-  /** The program built for the host and run natively: the sum of its phases (null without a C compiler). */
-  nativeSeconds: number | null;
   phases: PhaseRow[];
 }
 
@@ -214,21 +213,16 @@ async function main(): Promise<void> {
       qemuSeconds: qSeconds, qemuMips, ratio: qemuMips === null ? null : jitMips / qemuMips,
       interpRatio: qemuMips === null ? null : interpMips / qemuMips,
       checksumOk: i.ok && t.ok && j.ok && (q === null || q.ok) && (native === null || native.ok),
-      nativeSeconds: native === null ? null : phasesOf(native.output).reduce((a, ph) => a + ph.us, 0) / 1e6,
       phases: phaseRows(p.name, i.output, t.output, q?.output, native?.output),
     });
     process.stderr.write(`bench: ${p.name} done\n`);
   }
   rmSync(nativeDir, { recursive: true, force: true });
   const header = ['workload', 'instructions', 'interp MIPS', 'jit-js MIPS', 'jit MIPS', 'jit/interp', 'qemu MIPS', 'jit/qemu', 'interp/qemu', 'translations', 'checksum'];
-  const x = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(3)}x`);
   const lines = rows.map((r) => [r.workload, String(r.instructions), fmt(r.interpMips), fmt(r.jitJsMips), fmt(r.jitMips), `${r.jitSpeedup.toFixed(2)}x`,
-    fmt(r.qemuMips), x(r.ratio), x(r.interpRatio), String(r.jit?.translations ?? 0), r.checksumOk ? 'ok' : 'WRONG']);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const out = [header, ...lines].map((l) => l.map((c, i) => c.padStart(widths[i])).join('  '));
-  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+    fmt(r.qemuMips), ratio(r.ratio), ratio(r.interpRatio), String(r.jit?.translations ?? 0), r.checksumOk ? 'ok' : 'WRONG']);
   process.stdout.write(`tsvisor (interpreter; JIT to JavaScript; JIT to WebAssembly, the default) vs qemu-system-riscv64 (TCG), bare metal, 1 hart; qemu start-up ${qemuStartup.toFixed(2)} s subtracted\n`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(formatTable(header, lines) + '\n');
   process.stdout.write(`\nphases, as each program timed them (ms; speed ratios: the other's time over the JIT's, so above 1x the JIT is faster); native: the same C built with cc -O2 for the host\n`);
   process.stdout.write(formatPhases(rows.flatMap((r) => r.phases)) + '\n');
   const linux = await linuxBoot();
