@@ -82,6 +82,12 @@ class ByteSink {
     this.length += s.length;
   }
 
+  /** A string and its NUL terminator. */
+  cstr(s: string): void {
+    this.str(s);
+    this.zeros(1);
+  }
+
   raw(data: Uint8Array): void {
     this.reserve(data.length);
     this.bytes.set(data, this.length);
@@ -179,8 +185,7 @@ export class FdtBuilder {
       this.open[this.open.length - 1].hasChild = true;
     }
     this.struct.u32(FDT_BEGIN_NODE);
-    this.struct.str(name);
-    this.struct.zeros(1);
+    this.struct.cstr(name);
     this.struct.padTo(4);
     this.open.push({ name, hasChild: false });
     return this;
@@ -200,8 +205,7 @@ export class FdtBuilder {
     let off = this.stringOffsets.get(name);
     if (off === undefined) {
       off = this.strings.length;
-      this.strings.str(name);
-      this.strings.zeros(1);
+      this.strings.cstr(name);
       this.stringOffsets.set(name, off);
     }
     return off;
@@ -273,8 +277,7 @@ export class FdtBuilder {
     }
     this.beginProp(name, length);
     for (const s of values) {
-      this.struct.str(s);
-      this.struct.zeros(1);
+      this.struct.cstr(s);
     }
     this.struct.padTo(4);
     return this;
