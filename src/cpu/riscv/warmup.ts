@@ -26,6 +26,14 @@ import { Jit } from './jit/jit.js';
 /** Where the warm-up machine's RAM starts (as on `virt`). */
 export const WARMUP_BASE = 0x80000000;
 const RAM_SIZE = 1 << 20;
+/**
+ * A device whose every write asks the hart to stop, as a guest's power-off
+ * does: the stop path between instructions must have run once too (the first
+ * power-off of a process deoptimized the interpreter, which the next machine
+ * then ran at bytecode speed until V8 had recompiled it, about 40 ms later).
+ * The program writes it once, at its end.
+ */
+const STOP_DEVICE = 0x100000;
 /** Offsets in the warm-up RAM. */
 const BODY = 0x1000, DATA = 0x10000, PAGE_TABLE = 0x20000, RESULT = 0x30000;
 /** The U-mode phase's tables follow the S-mode phase's (each set: root, level 1, level 0). */
@@ -61,23 +69,42 @@ const COMPRESSED = [
 
 /** A minimal RV64GC assembler: the instruction formats of the unprivileged spec, §2.3 and §2.5. */
 class Assembler {
-  private readonly bytes: number[] = [];
+  /** The program's bytes so far: the first {@link here} of a buffer that grows (a zeroed one: padding with 0 is free). */
+  private bytes = new Uint8Array(1 << 16);
+  private len = 0;
   private readonly labels = new Map<string, number>();
   private readonly fixups: Array<{ at: number; label: string; kind: 'b' | 'j' | 'pcrel' }> = [];
 
-  get here(): number { return this.bytes.length; }
+  get here(): number { return this.len; }
 
   label(name: string): void { this.labels.set(name, this.here); }
+
+  /** Makes room for bytes up to offset `end`. */
+  private reach(end: number): void {
+    if (end <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(end, 2 * this.bytes.length));
+    grown.set(this.bytes.subarray(0, this.len));
+    this.bytes = grown;
+  }
 
   /** Pads with `fill` halfwords up to offset `at`. */
   padTo(at: number, fill: number): void {
     if (this.here > at) throw new Error(`warm-up program: past offset 0x${at.toString(16)}`);
-    while (this.here < at) this.half(fill);
+    this.reach(at);
+    if (fill !== 0) while (this.here < at) this.half(fill);
+    this.len = at;
   }
 
-  word(w: number): void { for (let i = 0; i < 4; i++) this.bytes.push((w >>> (8 * i)) & 0xff); }
+  word(w: number): void {
+    this.reach(this.len + 4);
+    for (let i = 0; i < 4; i++) this.bytes[this.len++] = (w >>> (8 * i)) & 0xff;
+  }
 
-  half(h: number): void { this.bytes.push(h & 0xff, (h >>> 8) & 0xff); }
+  half(h: number): void {
+    this.reach(this.len + 2);
+    this.bytes[this.len++] = h & 0xff;
+    this.bytes[this.len++] = (h >>> 8) & 0xff;
+  }
 
   r(opcode: number, f3: number, f7: number, rd: number, rs1: number, rs2: number): void {
     this.word((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode);
@@ -145,7 +172,7 @@ class Assembler {
         put(f.at + 4, get(f.at + 4) | ((lo & 0xfff) << 20));
       }
     }
-    return Uint8Array.from(this.bytes);
+    return this.bytes.slice(0, this.len);
   }
 }
 
@@ -284,6 +311,7 @@ export function warmupProgram(): Uint8Array {
   a.label('after-u');
   a.csr(CSRRW, ZERO, SATP, ZERO);
   a.la(T0, 'result'); a.s(0x23, 3, T0, S3, 0);
+  a.li(T1, STOP_DEVICE); a.s(0x23, 2, T1, ZERO, 0); // a stop request
   a.label('done');
   a.system(0x10500073); a.jal(ZERO, 'done'); // wfi
 
@@ -374,16 +402,21 @@ export interface WarmupRun {
   arrivals: number;
 }
 
+/** The warm-up program, assembled once per process. */
+let assembled: Uint8Array | undefined;
+
 /** Runs the warm-up program on a private machine, on the interpreter or on the JIT's dispatcher. */
 export function runWarmup(engine: 'interp' | 'jit'): WarmupRun {
   const ram = new GuestRam(WARMUP_BASE, RAM_SIZE);
-  const program = warmupProgram();
+  const program = (assembled ??= warmupProgram());
   ram.write(WARMUP_BASE, program);
   pageTables(ram);
   const cache = new DecodeCache(ram);
   const jit = engine === 'jit' ? new Jit(ram, cache, JIT_THRESHOLD, { batch: JIT_NEVER, flushArrivals: JIT_NEVER }) : undefined;
   let tick = 0;
-  const hart = new Hart(0, { ram, bus: new MmioBus(), time: { frequency: 10_000_000, now: () => tick++ }, decodeCache: cache, jit });
+  const bus = new MmioBus();
+  bus.map(STOP_DEVICE, 4096, { name: 'stop', read: () => 0, write: () => hart.requestStop() });
+  const hart = new Hart(0, { ram, bus, time: { frequency: 10_000_000, now: () => tick++ }, decodeCache: cache, jit });
   jit?.useWasm([hart]);
   hart.reset(WARMUP_BASE);
   let instructions = 0;
