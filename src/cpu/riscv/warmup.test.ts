@@ -8,6 +8,7 @@ test('the warm-up program runs to its end through all three privilege modes on t
   assert.equal(r.finished, true, 'reached the final WFI');
   assert.equal(r.passes, WARMUP_PASSES, 'every pass of the body in M, S and U-mode completed');
   assert.ok(r.instructions > 1_000, `${r.instructions} instructions`);
+  assert.equal(r.stops, 1, 'the stop request at its end stopped the hart once');
 });
 
 test('the warm-up program runs the same on the JIT dispatcher', () => {
@@ -17,6 +18,7 @@ test('the warm-up program runs the same on the JIT dispatcher', () => {
   assert.equal(jit.passes, WARMUP_PASSES);
   assert.equal(jit.instructions, interp.instructions, 'the same instruction count on both engines');
   assert.ok(jit.arrivals > 0, 'the dispatcher counted arrivals');
+  assert.equal(jit.stops, 1, 'the stop request stopped the dispatcher once');
 });
 
 test('the warm-up program holds every operation the decoder knows', () => {

@@ -400,6 +400,8 @@ export interface WarmupRun {
   instructions: number;
   /** Arrivals the JIT's dispatcher counted toward translation (0 on the interpreter). */
   arrivals: number;
+  /** Slices the hart ended on a stop request (the program makes one). */
+  stops: number;
 }
 
 /** The warm-up program, assembled once per process. */
@@ -419,15 +421,17 @@ export function runWarmup(engine: 'interp' | 'jit'): WarmupRun {
   const hart = new Hart(0, { ram, bus, time: { frequency: 10_000_000, now: () => tick++ }, decodeCache: cache, jit });
   jit?.useWasm([hart]);
   hart.reset(WARMUP_BASE);
-  let instructions = 0;
+  let instructions = 0, stops = 0;
   let finished = false;
   for (let slice = 0; slice < 200 && !finished; slice++) {
     const before = hart.stats.instret;
-    finished = hart.run(5000) === StopReason.Wfi;
+    const reason = hart.run(5000);
+    finished = reason === StopReason.Wfi;
+    if (reason === StopReason.Stopped) stops++;
     instructions += hart.stats.instret - before;
   }
   const passes = ram.readU32(WARMUP_BASE + RESULT);
-  return { finished, passes, instructions, arrivals: jit?.stats.cacheMisses ?? 0 };
+  return { finished, passes, instructions, arrivals: jit?.stats.cacheMisses ?? 0, stops };
 }
 
 const warmedUp = new Set<'interp' | 'jit'>();
