@@ -399,6 +399,8 @@ export const FpFast = {
   READY: 1,
   /** frm is RNE and fflags.NX is already set: a correctly rounded result that raises at most NX can be written as is. */
   RNE_NX: 2,
+  /** frm is RNE (fflags.NX may be clear: a rounded result is written as is only once shown exact). */
+  RNE: 4,
 } as const;
 
 /** The F/D register file + fcsr, with the hart's integer registers for cross-file moves. */
@@ -450,7 +452,8 @@ export class FpUnit {
 
   /** After an FP instruction executed with FP enabled (the state is now Dirty): what translated code may assume. */
   noteJitReady(): void {
-    this.fcsr[2] = FpFast.READY | (this.fcsr[1] === RNE && (this.fcsr[0] & NX) !== 0 ? FpFast.RNE_NX : 0);
+    const rne = this.fcsr[1] === RNE;
+    this.fcsr[2] = FpFast.READY | (rne ? FpFast.RNE : 0) | (rne && (this.fcsr[0] & NX) !== 0 ? FpFast.RNE_NX : 0);
   }
 
   /**

@@ -446,6 +446,53 @@ function fpEdgeProgram(): Uint32Array {
   return withEdgeTable(w);
 }
 
+/**
+ * The rounding operations one at a time from clear flags (frm RNE): each pair of edge-table operands goes
+ * through FADD, FSUB, FMUL, FDIV, FSQRT of both formats, each after clearing fflags, folding its result and the
+ * flags it raised. Translated code writes a result as is while NX is clear only once it is shown exact (the
+ * runtime's xop); an operation it wrongly took for exact would raise no NX here.
+ */
+function fpFlagsEachProgram(): Uint32Array {
+  const w: number[] = [];
+  const ACC_ = 7, K = 15, T = 14, END = 9;
+  const fold = (r: number): void => { w.push(R(0, r, ACC_, 4, ACC_, 0x33), R(1, K, ACC_, 0, ACC_, 0x33)); }; // xor, mul
+  w.push(U(0, CODE, 0x17), U(0x10, DATA, 0x37), R(0, DATA, CODE, 0, DATA, 0x33)); // DATA = code + 0x10000
+  w.push(U(0x6, TMP, 0x37), csrrs(0, 0x300, TMP)); // mstatus.FS
+  w.push(csrrw(0, 0x002, 0)); // frm = RNE
+  w.push(addi(END, 0, 8 * EDGES.length), U(0x9e378, K, 0x37), addi(K, K, 0x5b1), addi(ACC_, 0, 0), addi(5, 0, 0), addi(6, 0, 0));
+  const pair = w.length;
+  w.push(R(0, 5, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 1, 0x07)); // f1 = table[i]
+  w.push(R(0, 6, DATA, 0, 8, 0x33), I(EDGE_AT, 8, 3, 2, 0x07)); // f2 = table[j]
+  for (const fmt of [1, 0]) {
+    for (const f7 of [0x00, 0x04, 0x08, 0x0c, 0x2c]) {
+      // fflags = 0 (the interpreter runs the instructions after a CSR access up to the next jump: one to the next
+      // instruction enters translated code there), then an FSGNJ: translated code enters with the FP state
+      // unknown (see FpUnit.jitFast), and its first FP instruction, which the FPU's JavaScript runs, lets the
+      // next one take the fast path.
+      w.push(csrrw(0, 0x001, 0), J(4, 0), R(0x11, 1, 1, 0, 10, 0x53));
+      w.push(R(f7 | fmt, f7 === 0x2c ? 0 : 2, 1, 7, 4, 0x53)); // f4 = f1 op f2 (dynamic rm)
+      w.push(csrrs(T, 0x001, 0)); fold(T);
+      w.push(R(0x71, 0, 4, 0, T, 0x53)); fold(T); // fmv.x.d
+    }
+  }
+  const back = (to: number, rs2: number, rs1: number): void => { w.push(B((to - w.length) * 4, rs2, rs1, 1)); }; // bne
+  w.push(addi(6, 6, 8)); back(pair, END, 6); // next j
+  w.push(addi(5, 5, 8), addi(6, 0, 0)); back(pair, END, 5); // next i
+  w.push(...POWER_OFF);
+  return withEdgeTable(w);
+}
+
+test('FP rounding operations from clear flags raise the interpreter\'s flags in translated code', { timeout: 60_000 }, async () => {
+  const image = imageOf('fp-flags-each.bin', fpFlagsEachProgram());
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0, 'the program must power off');
+  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined', { inlineMemory: 'all' }]] as const) {
+    const jit = await runOn(image, 'jit', 'wasm', options);
+    assert.ok(jit.translations > 0);
+    assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
+  }
+});
+
 test('FP instructions on edge-case operands give the interpreter\'s results and flags in translated code', { timeout: 60_000 }, async () => {
   const image = imageOf('fp-edges.bin', fpEdgeProgram());
   const interp = await runOn(image, 'interp');

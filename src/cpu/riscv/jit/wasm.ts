@@ -258,16 +258,16 @@ const siteExtra = (p: number): number => p >>> 20;
  * JavaScript helpers and leave the helper's status in the status global),
  * the whole access of FP loads and stores, MULH, the whole access (TLB
  * lookup, RAM fast path, slow path) of each load kind and each store size,
- * the code-write check of a store to a page holding code, and the fused
- * multiply-add of doubles.
+ * the code-write check of a store to a page holding code, the fused
+ * multiply-add of doubles, and the exactness check of FP results (xop).
  */
-const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw', 'fma'];
+const RUNTIME_EXPORTS = ['ld', 'st', 'fls', 'mulh', 'l0', 'l1', 'l2', 'l3', 'l4', 'l5', 'l6', 's0', 's1', 's2', 's3', 'cw', 'fma', 'xop'];
 /** Function indices in a batch module: its imports (JavaScript's, then the runtime's), then its regions. */
 const F = { fp: 0, amo: 1, vmm: 2 } as const;
 const runtimeImport = (e: string): number => 3 + RUNTIME_EXPORTS.indexOf(e);
 const FS = {
   ld: runtimeImport('ld'), st: runtimeImport('st'), fls: runtimeImport('fls'), mulh: runtimeImport('mulh'),
-  load: runtimeImport('l0'), store: runtimeImport('s0'), cw: runtimeImport('cw'), fma: runtimeImport('fma'),
+  load: runtimeImport('l0'), store: runtimeImport('s0'), cw: runtimeImport('cw'), fma: runtimeImport('fma'), xop: runtimeImport('xop'),
 } as const;
 const FIRST_REGION = 3 + RUNTIME_EXPORTS.length;
 /** A batch module's one (imported) global: the runtime's status of the last slow path (0, or the count to leave with). */
@@ -327,6 +327,12 @@ export interface WasmEnv {
 }
 
 const MIN64 = -9223372036854775808;
+
+/** The operations the runtime's `xop` shows exact (see runtimeCode()); the singles' from mulS on. */
+const XOP = { add: 0, sub: 1, mul: 2, div: 3, sqrt: 4, mulS: 5, divS: 6, sqrtS: 7 } as const;
+
+/** xop's second argument: the operation and its source registers. */
+const xopCode = (kind: number, rs1: number, rs2: number): number => kind | (rs1 << 3) | (rs2 << 8);
 
 /**
  * Where a region's loads and stores inline their TLB lookup and RAM access
@@ -782,21 +788,25 @@ class WasmGen {
   //
   // FP registers and fcsr live in the hart's FP state (FpUnit), at HART_FP_OFFSET from its xl words,
   // and are read and written in memory by every instruction (no locals: the FPU's JavaScript, the slow
-  // path, works on the same words). An instruction's inline fast path runs only when FpUnit.jitFast says
-  // FP is enabled and already Dirty (so mstatus needs no update) and, for anything that rounds, that the
-  // rounding mode is RNE and NX already accrued: then WebAssembly's IEEE arithmetic (round to nearest,
-  // ties to even) gives the result, and a check of the result (finite, and for products, quotients and
-  // roots clear of the subnormal range, where tininess would raise UF) rules out every other flag.
-  // Fused multiply-adds of doubles call the runtime's emulation (see fmaFastPath). Anything else — NaNs,
-  // infinities, zeros and subnormals where they matter, other rounding modes, NX not yet set, single-precision
-  // fused multiply-add, FCLASS — goes to the FPU's JavaScript.
+  // path, works on the same words; f64 locals measured no faster, TurboFan forwards the stores, and made
+  // the code larger). An instruction's inline fast path runs only when FpUnit.jitFast says FP is enabled
+  // and already Dirty (so mstatus needs no update) and, for anything that rounds, that the rounding mode is
+  // RNE and NX already accrued: then WebAssembly's IEEE arithmetic (round to nearest, ties to even) gives
+  // the result, and a check of the result (finite, and for products, quotients and roots clear of the
+  // subnormal range, where tininess would raise UF) rules out every other flag. Before NX accrues, the
+  // arithmetic's results are written only once the runtime's xop shows them exact (code that computes
+  // only exact results, say on whole numbers, never accrues it). Fused multiply-adds of doubles call the
+  // runtime's emulation (see fmaFastPath). Anything else — NaNs, infinities, zeros and subnormals where
+  // they matter, other rounding modes, inexact results before NX, single-precision fused multiply-add,
+  // FCLASS — goes to the FPU's JavaScript.
 
-  /** Leaves for `slow` unless FpUnit.jitFast has every bit of `need`. */
-  private fpNeed(need: number, slow: number): void {
+  /** Leaves for `slow` unless FpUnit.jitFast has every bit of `need`; with `keep`, leaves jitFast in local k. */
+  private fpNeed(need: number, slow: number, keep = false): void {
     const b = this.b;
     b.get(P.xl).mem(O.i32load, HART_FP_OFFSET + FP_FAST);
+    if (keep) b.tee(this.k);
     if (need === FpFast.READY) b.i32(need).op(O.i32and).op(O.i32eqz);
-    else b.i32(need).op(O.i32ne);
+    else b.i32(need).op(O.i32and).i32(need).op(O.i32ne);
     b.brIf(slow, UNLIKELY);
   }
 
@@ -830,14 +840,15 @@ class WasmGen {
    * format: a correctly rounded result there is not tiny (tininess is
    * detected after rounding) and did not overflow. Uses fb.
    *
-   * With `normal`, a zero result stays on the fast path when `exactZero`
-   * pushes a non-zero i32 (an operand makes the zero exact: 0 * x, 0 / x,
-   * x / inf): exact results raise no flag (IEEE 754-2019 §7.5, §7.6). Another
-   * zero is an underflow, which the FPU's JavaScript flags. Before, every
-   * product with a zero factor went to JavaScript: a 64x64 matrix product
-   * with three zeros in four took 48-57 ms against 19-21 ms now.
+   * With `normal` and `xop` (see xopCode), a zero result stays on the fast
+   * path when the runtime's xop finds it exact (an operand makes it so: 0 * x,
+   * 0 / x, x / inf, the root of a zero): exact results raise no flag (IEEE
+   * 754-2019 §7.5, §7.6). Another zero is an underflow, which the FPU's
+   * JavaScript flags. Before, every product with a zero factor went to
+   * JavaScript: a 64x64 matrix product with three zeros in four took 48-57 ms
+   * against 19-21 ms now.
    */
-  private fpCheck(l: number, single: boolean, normal: boolean, slow: number, exactZero?: () => void): void {
+  private fpCheck(l: number, single: boolean, normal: boolean, slow: number, xop?: number): void {
     const b = this.b;
     b.get(l);
     if (single) b.op(O.f64promote);
@@ -846,18 +857,18 @@ class WasmGen {
     b.f64(Infinity).op(O.f64lt);
     if (!normal) { b.op(O.i32eqz).brIf(slow, UNLIKELY); return; }
     b.op(O.i32and).op(O.i32eqz);
-    if (exactZero === undefined) { b.brIf(slow, UNLIKELY); return; }
+    if (xop === undefined) { b.brIf(slow, UNLIKELY); return; }
     b.if(UNLIKELY);
     b.get(this.fb).op(O.i64reinterpretf64).op(O.i64eqz).op(O.i32eqz).brIf(slow); // fb = |l|: a zero only with no bit set
-    exactZero(); // (fb is 0 here: a short zero to compare with)
-    b.op(O.i32eqz).brIf(slow);
+    this.exactOrSlow(l, single, xop, slow);
     b.end();
   }
 
-  /** Pushes FP register r, a double or (when `single`) a NaN-boxed single, as a double. */
-  private fregAny(r: number, single: boolean): void {
-    if (single) this.b.get(P.xl).mem(O.f32load, HART_FP_OFFSET + 8 * r).op(O.f64promote);
-    else this.freg(r);
+  /** Leaves for `slow` unless the runtime's xop shows local `l` the exact result of operation `xop` (see xopCode). */
+  private exactOrSlow(l: number, single: boolean, xop: number, slow: number): void {
+    this.b.get(l);
+    if (single) this.b.op(O.f64promote);
+    this.b.i32(xop).call(FS.xop).op(O.i32eqz).brIf(slow);
   }
 
   /** Leaves for `slow` when fa or fb is a NaN. */
@@ -877,9 +888,9 @@ class WasmGen {
     const funct7 = raw >>> 25, double = (funct7 & 1) !== 0;
     const ROUND = FpFast.READY | FpFast.RNE_NX;
     // An operation that may round: RNE, statically or dynamically. An exact one: any valid rm (a dynamic one is
-    // valid when frm is, which ROUND implies).
+    // valid when frm is, which RNE implies).
     const rne = rm === 0 || rm === 7;
-    const exact = rm === 7 ? ROUND : rm <= 4 ? FpFast.READY : 0;
+    const exact = rm === 7 ? FpFast.READY | FpFast.RNE : rm <= 4 ? FpFast.READY : 0;
     // Operands into fa (and fb), as doubles (a single is exact as one).
     const operands = (slow: number, two: boolean): void => {
       if (double) { this.freg(rs1); b.set(this.fa); if (two) { this.freg(rs2); b.set(this.fb); } return; }
@@ -892,20 +903,24 @@ class WasmGen {
         const sqrt = funct7 >= 0x2c;
         if (!rne || (sqrt && rs2 !== 0)) return undefined;
         const k = sqrt ? 4 : funct7 >>> 2;
+        // With fflags.NX clear, a result is written as is once the runtime's xop shows it exact (the rest: the
+        // FPU's JavaScript, which sets NX, after which no operation asks). Singles' sums always wait for NX.
+        const kind = double ? [XOP.add, XOP.sub, XOP.mul, XOP.div, XOP.sqrt][k] : [-1, -1, XOP.mulS, XOP.divS, XOP.sqrtS][k];
+        const xop = kind < 0 ? -1 : xopCode(kind, rs1, rs2);
         return (slow) => {
-          this.fpNeed(ROUND, slow);
+          this.fpNeed(xop < 0 ? ROUND : FpFast.READY | FpFast.RNE, slow, true);
           const l = double ? this.fa : this.sa;
           if (double) { this.freg(rs1); if (!sqrt) this.freg(rs2); } else { this.fregS(rs1, slow); if (!sqrt) this.fregS(rs2, slow); }
           b.op((double ? [O.f64add, O.f64sub, O.f64mul, O.f64div, O.f64sqrt] : [O.f32add, O.f32sub, O.f32mul, O.f32div, O.f32sqrt])[k]);
           b.set(l);
           // Sums of floating-point numbers are never both tiny and inexact. A square root is zero only of a zero.
-          this.fpCheck(l, !double, k >= 2, slow, k === 2 ? () => {
-            this.fregAny(rs1, !double); b.get(this.fb).op(O.f64eq);
-            this.fregAny(rs2, !double); b.get(this.fb).op(O.f64eq).op(O.i32or);
-          } : k === 3 ? () => {
-            this.fregAny(rs1, !double); b.get(this.fb).op(O.f64eq);
-            this.fregAny(rs2, !double); b.op(O.f64abs).f64(Infinity).op(O.f64eq).op(O.i32or);
-          } : () => b.i32(1));
+          this.fpCheck(l, !double, k >= 2, slow, k >= 2 ? xop : undefined);
+          if (xop >= 0) {
+            b.get(this.k).i32(FpFast.RNE_NX).op(O.i32and).op(O.i32eqz);
+            b.if(UNLIKELY);
+            this.exactOrSlow(l, !double, xop, slow);
+            b.end();
+          }
           if (double) this.setFreg(rd, l); else this.setFregS(rd, l);
         };
       }
@@ -1138,7 +1153,7 @@ function funcType(into: ByteWriter, params: number[], results: number[]): void {
 }
 
 // Type indices of a batch module.
-const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5, T_HELPER1 = 6, T_FMA = 7;
+const T_HELPER2 = 0, T_AMO = 1, T_LD = 2, T_ST = 3, T_FLS = 4, T_REGION = 5, T_HELPER1 = 6, T_FMA = 7, T_XOP = 8;
 
 /**
  * The start of every batch module: its types and its imports (helpers, the
@@ -1156,7 +1171,7 @@ const BATCH_HEAD: Uint8Array = (() => {
   const out = new ByteWriter(512);
   out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new ByteWriter(256);
-  types.uleb(8);
+  types.uleb(9);
   funcType(types, [I32, I32], [I32]);
   funcType(types, [I32, I32, I32, I32, I32, I32], [I32]);
   funcType(types, [I64, I64, I32], [I64]);
@@ -1165,13 +1180,14 @@ const BATCH_HEAD: Uint8Array = (() => {
   funcType(types, PARAM_TYPES, [I32]);
   funcType(types, [I32], [I32]);
   funcType(types, [F64, F64, F64], [F64]);
+  funcType(types, [F64, I32], [I32]);
   section(out, 1, types);
   const imports = new ByteWriter(512);
   const fn = (module: string, field: string, type: number): void => { name(imports, module); name(imports, field); imports.byte(0x00); imports.uleb(type); };
   imports.uleb(FIRST_REGION + 2);
   fn('h', 'fp', T_HELPER2); fn('h', 'amo', T_AMO); fn('h', 'vmm', T_HELPER1);
   for (const e of RUNTIME_EXPORTS) {
-    fn('r', e, e === 'cw' ? T_HELPER2 : e === 'fma' ? T_FMA : e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
+    fn('r', e, e === 'cw' ? T_HELPER2 : e === 'fma' ? T_FMA : e === 'xop' ? T_XOP : e === 'st' || e[0] === 's' ? T_ST : e === 'fls' ? T_FLS : T_LD);
   }
   name(imports, 'h'); name(imports, 'mem'); imports.put([0x02, 0x00, 0x00]); // memory, min 0 pages
   name(imports, 'r'); name(imports, 'status'); imports.put([0x03, I32, 0x01]); // mutable i32 global
@@ -1401,6 +1417,65 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     within(A, 2 ** -960, 2 ** 1020);
     b.get(A);
   });
+  // xop(r, code) -> 1 when r, the correctly rounded result of an operation on FP registers (code: see xopCode), is
+  // exact (so it raises no flag), else 0 (inexact, or not shown exact here: the FPU's JavaScript decides). The fast
+  // paths ask it while fflags.NX is clear, and for a zero product, quotient or root. Sums: TwoSum's error (Knuth).
+  // Doubles' a * b, a / b, sqrt(a): Dekker's product error (a quotient or root is exact when r * b, or r * r, is a,
+  // with no error). Singles': their values as doubles, where the product of two singles is exact.
+  // Locals: the operands a (2) and b (3), the kind (4), an operand's address (5), x (6), y (7), p (8), x's and y's
+  // Veltkamp halves (9-12).
+  fn([[2, F64], [2, I32], [7, F64]], (b) => {
+    const R = 0, CODE = 1, A = 2, B = 3, KIND = 4, AT = 5, X = 6, Y = 7, P = 8, XH = 9, XL = 10, YH = 11, YL = 12;
+    const no = (): void => { b.i32(0).op(O.ret); };
+    const is = (kind: number): void => { b.get(KIND).i32(kind).op(O.i32eq); };
+    b.get(CODE).i32(7).op(O.i32and).set(KIND);
+    for (const [to, shift] of [[A, 3], [B, 8]]) {
+      b.globalGet(G_XL).get(CODE).i32(shift).op(O.i32shru).i32(31).op(O.i32and).i32(3).op(O.i32shl).op(O.i32add).set(AT);
+      b.get(KIND).i32(XOP.mulS).op(O.i32ges);
+      b.ifTyped(F64); b.get(AT).mem(O.f32load, HART_FP_OFFSET).op(O.f64promote); b.else(); b.get(AT).mem(O.f64load, HART_FP_OFFSET); b.end();
+      b.set(to);
+    }
+    is(XOP.sub); b.if(); b.get(B).op(O.f64neg).set(B).i32(XOP.add).set(KIND); b.end();
+    is(XOP.add);
+    b.if();
+    b.get(R).get(A).op(O.f64sub).set(X); // the part of r that came from b
+    b.get(A).get(R).get(X).op(O.f64sub).op(O.f64sub).get(B).get(X).op(O.f64sub).op(O.f64add).f64(0).op(O.f64eq).op(O.ret);
+    b.end();
+    // A zero: a product's is exact when a factor is zero, a quotient's when the dividend is zero or the divisor
+    // infinite, a root's always (it is the root of a zero).
+    b.get(R).f64(0).op(O.f64eq);
+    b.if();
+    is(XOP.mul); is(XOP.mulS); b.op(O.i32or);
+    b.if(); b.get(A).f64(0).op(O.f64eq).get(B).f64(0).op(O.f64eq).op(O.i32or).op(O.ret); b.end();
+    is(XOP.div); is(XOP.divS); b.op(O.i32or);
+    b.if(); b.get(A).f64(0).op(O.f64eq).get(B).op(O.f64abs).f64(Infinity).op(O.f64eq).op(O.i32or).op(O.ret); b.end();
+    b.i32(1).op(O.ret);
+    b.end();
+    for (const [kind, x, y, target] of [[XOP.mulS, A, B, R], [XOP.divS, R, B, A], [XOP.sqrtS, R, R, A]]) {
+      is(kind);
+      b.if(); b.get(x).get(y).op(O.f64mul).get(target).op(O.f64eq).op(O.ret); b.end();
+    }
+    // Doubles: x * y should be the target exactly (a product's r is x * y rounded: only the error tells).
+    is(XOP.mul);
+    b.if(); b.get(A).set(X).get(B).set(Y).get(R).set(P);
+    b.else();
+    b.get(R).set(X);
+    is(XOP.div);
+    b.if(); b.get(B).set(Y); b.else(); b.get(R).set(Y); b.end();
+    b.get(X).get(Y).op(O.f64mul).tee(P).get(A).op(O.f64ne);
+    b.if(); no(); b.end();
+    b.end();
+    // Dekker's error is exact without overflow or underflow in the halves' products.
+    b.get(X).op(O.f64abs).f64(2 ** 995).op(O.f64lt).get(Y).op(O.f64abs).f64(2 ** 995).op(O.f64lt).op(O.i32and);
+    b.get(P).op(O.f64abs).f64(2 ** -900).op(O.f64ge).op(O.i32and).op(O.i32eqz);
+    b.if(); no(); b.end();
+    for (const [v, hi, lo] of [[X, XH, XL], [Y, YH, YL]]) {
+      b.f64(134217729).get(v).op(O.f64mul).tee(hi).get(hi).get(v).op(O.f64sub).op(O.f64sub).set(hi); // t - (t - v), t = (2^27 + 1) v
+      b.get(v).get(hi).op(O.f64sub).set(lo);
+    }
+    b.get(XH).get(YH).op(O.f64mul).get(P).op(O.f64sub).get(XH).get(YL).op(O.f64mul).op(O.f64add).get(XL).get(YH).op(O.f64mul).op(O.f64add);
+    b.get(XL).get(YL).op(O.f64mul).op(O.f64add).f64(0).op(O.f64eq);
+  });
   return out.view().slice();
 }
 
@@ -1431,7 +1506,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   const out = new ByteWriter(4096);
   out.put([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new ByteWriter(128);
-  types.uleb(9);
+  types.uleb(10);
   funcType(types, PARAM_TYPES, [I32]); // 0: a region
   funcType(types, new Array<number>(DISPATCH_PARAMS).fill(I32), [I32]); // 1: run
   funcType(types, [I32, I32, I32], [I32]); // 2: JavaScript ld, fls
@@ -1441,6 +1516,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
   funcType(types, [I64, I64, I32], []); // 6: st, stores
   funcType(types, [I64, I32], []); // 7: fls
   funcType(types, [F64, F64, F64], [F64]); // 8: fma
+  funcType(types, [F64, I32], [I32]); // 9: xop
   section(out, 1, types);
   const imports = new ByteWriter(128);
   imports.uleb(6);
@@ -1450,7 +1526,7 @@ function assembleRuntime(layout: WasmLayout): Uint8Array<ArrayBuffer> {
     name(imports, 'h'); name(imports, field); imports.byte(0x00); imports.uleb(type);
   }
   section(out, 2, imports);
-  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 4, 8]; // run, then RUNTIME_EXPORTS
+  const fnTypes = [1, 5, 6, 7, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 4, 8, 9]; // run, then RUNTIME_EXPORTS
   const funcs = new ByteWriter(64);
   funcs.uleb(fnTypes.length); funcs.put(fnTypes);
   section(out, 3, funcs);
