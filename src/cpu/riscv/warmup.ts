@@ -279,7 +279,13 @@ function body(a: Assembler): void {
   a.branch(0, S7, ZERO, 'body-after-sret'); a.system(0x10200073); a.label('body-after-sret'); // sret, in the U phase only
   a.li(A7, 0); a.system(0x00000073); // ecall (not a phase end)
   a.word(0); // illegal
+  // Integer and FP stores to the page holding this code, beside its instructions (GuestRam's code-write check).
+  a.la(T0, 'body-page-data'); a.s(0x23, 3, T0, A1, 0); a.s(0x27, 3, T0, 1, 8);
   a.i(0x67, 0, ZERO, S6, 0); // return (c.jalr changed ra)
+  // (Never executed: at least 4 bytes from the last instruction, which a write within 3 bytes of would drop.)
+  a.padTo((a.here + 4 + 7) & ~7, 0x0001);
+  a.label('body-page-data');
+  a.padTo(a.here + 16, 0);
   a.padTo(BODY + 4094, 0x0001);
   a.label('cross');
   a.addi(T3, T3, 1); // at 4094: its upper half is on the next page
