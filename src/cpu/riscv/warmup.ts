@@ -282,7 +282,8 @@ function body(a: Assembler): void {
   // Integer and FP stores to the page holding this code, beside its instructions (GuestRam's code-write check).
   a.la(T0, 'body-page-data'); a.s(0x23, 3, T0, A1, 0); a.s(0x27, 3, T0, 1, 8);
   a.i(0x67, 0, ZERO, S6, 0); // return (c.jalr changed ra)
-  // (Never executed: at least 4 bytes from the last instruction, which a write within 3 bytes of would drop.)
+  // The data, aligned, after at least 4 bytes of padding never executed: a write that starts within 3 bytes
+  // of a decoded instruction's start drops the page (DecodeCache.codeWrite), and the test wants it kept.
   a.padTo((a.here + 4 + 7) & ~7, 0x0001);
   a.label('body-page-data');
   a.padTo(a.here + 16, 0);
