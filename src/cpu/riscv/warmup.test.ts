@@ -9,6 +9,7 @@ test('the warm-up program runs to its end through all three privilege modes on t
   assert.equal(r.passes, WARMUP_PASSES, 'every pass of the body in M, S and U-mode completed');
   assert.ok(r.instructions > 1_000, `${r.instructions} instructions`);
   assert.equal(r.stops, 1, 'the stop request at its end stopped the hart once');
+  assert.equal(r.dropped, 0, 'the stores beside the code kept its page decoded');
 });
 
 test('the warm-up program runs the same on the JIT dispatcher', () => {
