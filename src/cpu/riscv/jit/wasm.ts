@@ -1370,6 +1370,22 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.i32(0);
     b.end();
   });
+  // Error-free transformations (Knuth's TwoSum, Dekker's product), for fma and xop. Each leaves the error on the
+  // stack. twoSumErr: of sum = p + q rounded, (p - (sum - d)) + (q - d) with d = sum - p (local `d` is scratch).
+  const twoSumErr = (b: Body, p: number, q: number, sum: number, d: number): void => {
+    b.get(sum).get(p).op(O.f64sub).set(d);
+    b.get(p).get(sum).get(d).op(O.f64sub).op(O.f64sub).get(q).get(d).op(O.f64sub).op(O.f64add);
+  };
+  // mulErr: of prod = x * y rounded, from Veltkamp's halves x = xh + xl, y = yh + yl (into those locals): exact
+  // when no product of halves overflows or underflows.
+  const mulErr = (b: Body, x: number, y: number, prod: number, [xh, xl, yh, yl]: readonly number[]): void => {
+    for (const [v, hi, lo] of [[x, xh, xl], [y, yh, yl]]) {
+      b.f64(134217729).get(v).op(O.f64mul).tee(hi).get(hi).get(v).op(O.f64sub).op(O.f64sub).set(hi); // t - (t - v), t = (2^27 + 1) v
+      b.get(v).get(hi).op(O.f64sub).set(lo);
+    }
+    b.get(xh).get(yh).op(O.f64mul).get(prod).op(O.f64sub).get(xh).get(yl).op(O.f64mul).op(O.f64add).get(xl).get(yh).op(O.f64mul).op(O.f64add);
+    b.get(xl).get(yl).op(O.f64mul).op(O.f64add);
+  };
   // fma(x, y, z) -> x * y + z rounded once (to nearest, ties to even), or a NaN when the operands or the result are
   // where the emulation is not exact (the FPU's JavaScript handles those): Boldo & Melquiond, "Emulation of FMA
   // and correctly rounded sums: proved algorithms using rounding to odd" (IEEE TC 2008), as FpUnit's fmaD does —
@@ -1383,27 +1399,16 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
       b.get(l).op(O.f64abs).f64(lo).op(O.f64ge).get(l).op(O.f64abs).f64(hi).op(O.f64lt).op(O.i32and).op(O.i32eqz);
       b.if(); nan(); b.end();
     };
-    // twoSumErr(p, q, s) onto the stack: (p - (s - (s - p))) + (q - (s - p)).
-    const twoSumErr = (p: number, q: number, sum: number): void => {
-      b.get(sum).get(p).op(O.f64sub).set(D);
-      b.get(p).get(sum).get(D).op(O.f64sub).op(O.f64sub).get(q).get(D).op(O.f64sub).op(O.f64add);
-    };
     b.get(X).get(Y).op(O.f64mul).set(UH);
     within(UH, 2 ** -968, 2 ** 1020);
     within(Z, 0, 2 ** 1020);
     within(X, 0, 2 ** 995);
     within(Y, 0, 2 ** 995);
-    // ul = mulErr(x, y, uh): Veltkamp splits x = A + B, y = C + D.
-    for (const [v, hi, lo] of [[X, A, B], [Y, C, D]]) {
-      b.f64(134217729).get(v).op(O.f64mul).tee(hi).get(hi).get(v).op(O.f64sub).op(O.f64sub).set(hi); // t - (t - v), t = (2^27 + 1) v
-      b.get(v).get(hi).op(O.f64sub).set(lo);
-    }
-    b.get(A).get(C).op(O.f64mul).get(UH).op(O.f64sub).get(A).get(D).op(O.f64mul).op(O.f64add).get(B).get(C).op(O.f64mul).op(O.f64add);
-    b.get(B).get(D).op(O.f64mul).op(O.f64add).set(UL);
+    mulErr(b, X, Y, UH, [A, B, C, D]); b.set(UL); // x = A + B, y = C + D
     b.get(Z).get(UH).op(O.f64add).set(TH);
-    twoSumErr(Z, UH, TH); b.set(TL);
+    twoSumErr(b, Z, UH, TH, D); b.set(TL);
     b.get(TL).get(UL).op(O.f64add).set(V);
-    twoSumErr(TL, UL, V); b.tee(VE);
+    twoSumErr(b, TL, UL, V, D); b.tee(VE);
     // Round to odd: v unless ve != 0 and v's last bit is even; then v's neighbour toward ve.
     b.f64(0).op(O.f64ne);
     b.if();
@@ -1437,10 +1442,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     }
     is(XOP.sub); b.if(); b.get(B).op(O.f64neg).set(B).i32(XOP.add).set(KIND); b.end();
     is(XOP.add);
-    b.if();
-    b.get(R).get(A).op(O.f64sub).set(X); // the part of r that came from b
-    b.get(A).get(R).get(X).op(O.f64sub).op(O.f64sub).get(B).get(X).op(O.f64sub).op(O.f64add).f64(0).op(O.f64eq).op(O.ret);
-    b.end();
+    b.if(); twoSumErr(b, A, B, R, X); b.f64(0).op(O.f64eq).op(O.ret); b.end();
     // A zero: a product's is exact when a factor is zero, a quotient's when the dividend is zero or the divisor
     // infinite, a root's always (it is the root of a zero).
     b.get(R).f64(0).op(O.f64eq);
@@ -1469,12 +1471,7 @@ function runtimeCode(layout: WasmLayout): Uint8Array {
     b.get(X).op(O.f64abs).f64(2 ** 995).op(O.f64lt).get(Y).op(O.f64abs).f64(2 ** 995).op(O.f64lt).op(O.i32and);
     b.get(P).op(O.f64abs).f64(2 ** -900).op(O.f64ge).op(O.i32and).op(O.i32eqz);
     b.if(); no(); b.end();
-    for (const [v, hi, lo] of [[X, XH, XL], [Y, YH, YL]]) {
-      b.f64(134217729).get(v).op(O.f64mul).tee(hi).get(hi).get(v).op(O.f64sub).op(O.f64sub).set(hi); // t - (t - v), t = (2^27 + 1) v
-      b.get(v).get(hi).op(O.f64sub).set(lo);
-    }
-    b.get(XH).get(YH).op(O.f64mul).get(P).op(O.f64sub).get(XH).get(YL).op(O.f64mul).op(O.f64add).get(XL).get(YH).op(O.f64mul).op(O.f64add);
-    b.get(XL).get(YL).op(O.f64mul).op(O.f64add).f64(0).op(O.f64eq);
+    mulErr(b, X, Y, P, [XH, XL, YH, YL]); b.f64(0).op(O.f64eq);
   });
   return out.view().slice();
 }
