@@ -306,6 +306,26 @@ function machineOn(image: string, cpu: CpuEngine, jitBackend: JitBackend = 'wasm
   return m;
 }
 
+/** An end state without the translator's own counts (the interpreter has none): what the guest can see. */
+function guestState(s: EndState): EndState {
+  return { ...s, translations: 0, tierUps: 0 };
+}
+
+/**
+ * Runs `image` on the interpreter, which must power off, then on the
+ * WebAssembly back end with each of `modes`' options: each run must
+ * translate and end as the interpreter's did.
+ */
+async function assertJitMatchesInterpreter(image: string, modes: ReadonlyArray<readonly [string, JitOptions]>): Promise<void> {
+  const interp = await runOn(image, 'interp');
+  assert.equal(interp.exit, 0, 'the program must power off');
+  for (const [mode, options] of modes) {
+    const jit = await runOn(image, 'jit', 'wasm', options);
+    assert.ok(jit.translations > 0);
+    assert.deepEqual(guestState(jit), guestState(interp), mode);
+  }
+}
+
 /** What a program left behind in `m` (see {@link EndState}). */
 function endState(m: VirtMachine): EndState {
   const h = m.harts[0];
@@ -370,7 +390,7 @@ for (const [mode, backend, options] of MODES) for (const kind of ['mixed', 'fp']
       assert.equal(interp.exit, 0, `seed ${seed}: the program must power off`);
       translated += jit.translations;
       tieredUp += jit.tierUps;
-      assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, `seed ${seed}`);
+      assert.deepEqual(guestState(jit), guestState(interp), `seed ${seed}`);
     }
     assert.ok(translated >= 40, `the translator must have taken over (translations: ${translated})`);
     if (options.tierUpAt !== undefined) assert.ok(tieredUp > 0, 'pages were recompiled with inlined accesses');
@@ -483,25 +503,13 @@ function fpFlagsEachProgram(): Uint32Array {
 }
 
 test('FP rounding operations from clear flags raise the interpreter\'s flags in translated code', { timeout: 60_000 }, async () => {
-  const image = imageOf('fp-flags-each.bin', fpFlagsEachProgram());
-  const interp = await runOn(image, 'interp');
-  assert.equal(interp.exit, 0, 'the program must power off');
-  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined', { inlineMemory: 'all' }]] as const) {
-    const jit = await runOn(image, 'jit', 'wasm', options);
-    assert.ok(jit.translations > 0);
-    assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
-  }
+  await assertJitMatchesInterpreter(imageOf('fp-flags-each.bin', fpFlagsEachProgram()),
+    [['calls', { inlineMemory: 'none' }], ['inlined', { inlineMemory: 'all' }]]);
 });
 
 test('FP instructions on edge-case operands give the interpreter\'s results and flags in translated code', { timeout: 60_000 }, async () => {
-  const image = imageOf('fp-edges.bin', fpEdgeProgram());
-  const interp = await runOn(image, 'interp');
-  assert.equal(interp.exit, 0, 'the program must power off');
-  for (const [mode, options] of [['calls', { inlineMemory: 'none' }], ['inlined in loops', { inlineMemory: 'loops' }], ['inlined', { inlineMemory: 'all' }]] as const) {
-    const jit = await runOn(image, 'jit', 'wasm', options);
-    assert.ok(jit.translations > 0);
-    assert.deepEqual({ ...jit, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 }, mode);
-  }
+  await assertJitMatchesInterpreter(imageOf('fp-edges.bin', fpEdgeProgram()),
+    [['calls', { inlineMemory: 'none' }], ['inlined in loops', { inlineMemory: 'loops' }], ['inlined', { inlineMemory: 'all' }]]);
 });
 
 test('machines of different sizes, alive at once and run in turns, each end as the interpreter does', { timeout: 60_000 }, async () => {
@@ -516,7 +524,7 @@ test('machines of different sizes, alive at once and run in turns, each end as t
   for (const m of machines) {
     const end = endState(m);
     assert.ok(end.translations > 0, 'the JIT translated nothing');
-    assert.deepEqual({ ...end, translations: 0, tierUps: 0 }, { ...interp, translations: 0, tierUps: 0 });
+    assert.deepEqual(guestState(end), guestState(interp));
   }
 });
 
