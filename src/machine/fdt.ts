@@ -16,6 +16,7 @@
  * Written by hand rather than taken from a library: the device tree is part
  * of the boot protocol the project owns, and this is ~300 lines.
  */
+import { GrowableBytes } from '../memory/growable-bytes.js';
 
 const FDT_MAGIC = 0xd00dfeed;
 const FDT_BEGIN_NODE = 0x1;
@@ -45,28 +46,20 @@ export class FdtError extends Error {
 }
 
 /** A growable big-endian byte buffer. */
-class ByteSink {
-  bytes = new Uint8Array(4096);
-  length = 0;
-
-  private reserve(n: number): void {
-    if (this.length + n <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
-    while (size < this.length + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
+class ByteSink extends GrowableBytes {
+  constructor() {
+    super(4096);
   }
 
   u32(v: number): void {
     this.reserve(4);
     const b = this.bytes;
-    const at = this.length;
+    const at = this.len;
     b[at] = (v >>> 24) & 0xff;
     b[at + 1] = (v >>> 16) & 0xff;
     b[at + 2] = (v >>> 8) & 0xff;
     b[at + 3] = v & 0xff;
-    this.length += 4;
+    this.len += 4;
   }
 
   /**
@@ -75,11 +68,11 @@ class ByteSink {
    * array it returns cost more than building the rest of the tree.
    */
   str(s: string): void {
-    if (!isAscii(s)) { this.raw(utf8.encode(s)); return; }
+    if (!isAscii(s)) { this.put(utf8.encode(s)); return; }
     this.reserve(s.length);
     const b = this.bytes;
-    for (let i = 0, at = this.length; i < s.length; i++) b[at + i] = s.charCodeAt(i);
-    this.length += s.length;
+    for (let i = 0, at = this.len; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+    this.len += s.length;
   }
 
   /** A string and its NUL terminator. */
@@ -88,25 +81,15 @@ class ByteSink {
     this.zeros(1);
   }
 
-  raw(data: Uint8Array): void {
-    this.reserve(data.length);
-    this.bytes.set(data, this.length);
-    this.length += data.length;
-  }
-
   zeros(n: number): void {
     this.reserve(n);
-    this.bytes.fill(0, this.length, this.length + n);
-    this.length += n;
+    this.bytes.fill(0, this.len, this.len + n);
+    this.len += n;
   }
 
   padTo(align: number): void {
-    const rem = this.length % align;
+    const rem = this.len % align;
     if (rem !== 0) this.zeros(align - rem);
-  }
-
-  view(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
   }
 }
 
@@ -204,7 +187,7 @@ export class FdtBuilder {
   private nameOffset(name: string): number {
     let off = this.stringOffsets.get(name);
     if (off === undefined) {
-      off = this.strings.length;
+      off = this.strings.len;
       this.strings.cstr(name);
       this.stringOffsets.set(name, off);
     }
@@ -214,7 +197,7 @@ export class FdtBuilder {
   /** A property with raw bytes as its value. */
   propBytes(name: string, value: Uint8Array): this {
     this.beginProp(name, value.length);
-    this.struct.raw(value);
+    this.struct.put(value);
     this.struct.padTo(4);
     return this;
   }
@@ -296,9 +279,9 @@ export class FdtBuilder {
     const rsvOff = HEADER_SIZE; // 40: already 8-byte aligned
     const rsvSize = (this.reservations.length + 1) * 16;
     const structOff = align(rsvOff + rsvSize, 8);
-    const structSize = this.struct.length;
+    const structSize = this.struct.len;
     const stringsOff = structOff + structSize;
-    const stringsSize = this.strings.length;
+    const stringsSize = this.strings.len;
     const total = align(stringsOff + stringsSize, 8);
 
     const blob = new Uint8Array(total);

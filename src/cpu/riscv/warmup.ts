@@ -18,6 +18,7 @@
  * results on the interpreter and on the JIT).
  */
 import { GuestRam } from '../../memory/guest-memory.js';
+import { GrowableBytes } from '../../memory/growable-bytes.js';
 import { MmioBus } from '../../devices/bus.js';
 import { DecodeCache } from './decode-cache.js';
 import { Hart, StopReason } from './hart.js';
@@ -68,10 +69,7 @@ const COMPRESSED = [
 ];
 
 /** A minimal RV64GC assembler: the instruction formats of the unprivileged spec, §2.3 and §2.5. */
-class Assembler {
-  /** The program's bytes so far: the first {@link here} of a buffer that grows (a zeroed one: padding with 0 is free). */
-  private bytes = new Uint8Array(1 << 16);
-  private len = 0;
+class Assembler extends GrowableBytes {
   private readonly labels = new Map<string, number>();
   private readonly fixups: Array<{ at: number; label: string; kind: 'b' | 'j' | 'pcrel' }> = [];
 
@@ -79,29 +77,25 @@ class Assembler {
 
   label(name: string): void { this.labels.set(name, this.here); }
 
-  /** Makes room for bytes up to offset `end`. */
-  private reach(end: number): void {
-    if (end <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(end, 2 * this.bytes.length));
-    grown.set(this.bytes.subarray(0, this.len));
-    this.bytes = grown;
+  constructor() {
+    super(1 << 16);
   }
 
-  /** Pads with `fill` halfwords up to offset `at`. */
+  /** Pads with `fill` halfwords up to offset `at` (with 0: the buffer's bytes past what was written are zero). */
   padTo(at: number, fill: number): void {
     if (this.here > at) throw new Error(`warm-up program: past offset 0x${at.toString(16)}`);
-    this.reach(at);
+    this.reserve(at - this.len);
     if (fill !== 0) while (this.here < at) this.half(fill);
     this.len = at;
   }
 
   word(w: number): void {
-    this.reach(this.len + 4);
+    this.reserve(4);
     for (let i = 0; i < 4; i++) this.bytes[this.len++] = (w >>> (8 * i)) & 0xff;
   }
 
   half(h: number): void {
-    this.reach(this.len + 2);
+    this.reserve(2);
     this.bytes[this.len++] = h & 0xff;
     this.bytes[this.len++] = (h >>> 8) & 0xff;
   }

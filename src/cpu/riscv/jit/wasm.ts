@@ -39,6 +39,7 @@ import { EMPTY_KEY, ENTRY_HASH_MULTIPLIER } from './entry-table.js';
 import { HART_FP_OFFSET } from '../hart.js';
 import { FP_FAST, FpFast } from '../fpu.js';
 import { ENTRY_RAM_OFFSET, ENTRY_WORDS, TLB_MASK } from '../mmu.js';
+import { GrowableBytes } from '../../../memory/growable-bytes.js';
 
 /** log2 of the bytes of a TLB entry in Mmu.entryWords. */
 const ENTRY_SHIFT = Math.log2(4 * ENTRY_WORDS);
@@ -48,38 +49,20 @@ const ENTRY_SHIFT = Math.log2(4 * ENTRY_WORDS);
 const I32 = 0x7f, I64 = 0x7e;
 
 /** A growing byte buffer with the LEB128 writers of the binary format. */
-class ByteWriter {
-  bytes: Uint8Array<ArrayBuffer>;
-  len = 0;
-
+class ByteWriter extends GrowableBytes {
   constructor(capacity = 1 << 14) {
-    this.bytes = new Uint8Array(capacity);
-  }
-
-  private grow(need: number): void {
-    let cap = this.bytes.length * 2;
-    while (cap < this.len + need) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.bytes.subarray(0, this.len));
-    this.bytes = b;
+    super(capacity);
   }
 
   byte(b: number): void {
-    if (this.len === this.bytes.length) this.grow(1);
+    if (this.len === this.bytes.length) this.reserve(1);
     this.bytes[this.len++] = b;
   }
 
   byte2(a: number, b: number): void {
-    if (this.len + 2 > this.bytes.length) this.grow(2);
+    if (this.len + 2 > this.bytes.length) this.reserve(2);
     this.bytes[this.len++] = a;
     this.bytes[this.len++] = b;
-  }
-
-  /** Appends `a`. */
-  put(a: ArrayLike<number>): void {
-    if (this.len + a.length > this.bytes.length) this.grow(a.length);
-    this.bytes.set(a, this.len);
-    this.len += a.length;
   }
 
   uleb(v: number): void {
@@ -114,11 +97,6 @@ class ByteWriter {
   patchLeb(at: number, v: number): void {
     for (let k = 0; k < 4; k++) { this.bytes[at + k] = (v & 0x7f) | 0x80; v >>>= 7; }
     this.bytes[at + 4] = v & 0x7f;
-  }
-
-  /** The bytes written so far (a view). */
-  view(): Uint8Array<ArrayBuffer> {
-    return this.bytes.subarray(0, this.len);
   }
 }
 
