@@ -884,16 +884,16 @@ class WasmGen {
         // With fflags.NX clear, a result is written as is once the runtime's xop shows it exact (the rest: the
         // FPU's JavaScript, which sets NX, after which no operation asks). Singles' sums always wait for NX.
         const kind = double ? [XOP.add, XOP.sub, XOP.mul, XOP.div, XOP.sqrt][k] : [-1, -1, XOP.mulS, XOP.divS, XOP.sqrtS][k];
-        const xop = kind < 0 ? -1 : xopCode(kind, rs1, rs2);
+        const xop = kind < 0 ? undefined : xopCode(kind, rs1, rs2);
         return (slow) => {
-          this.fpNeed(xop < 0 ? ROUND : FpFast.READY | FpFast.RNE, slow, true);
+          this.fpNeed(xop === undefined ? ROUND : FpFast.READY | FpFast.RNE, slow, true);
           const l = double ? this.fa : this.sa;
           if (double) { this.freg(rs1); if (!sqrt) this.freg(rs2); } else { this.fregS(rs1, slow); if (!sqrt) this.fregS(rs2, slow); }
           b.op((double ? [O.f64add, O.f64sub, O.f64mul, O.f64div, O.f64sqrt] : [O.f32add, O.f32sub, O.f32mul, O.f32div, O.f32sqrt])[k]);
           b.set(l);
           // Sums of floating-point numbers are never both tiny and inexact. A square root is zero only of a zero.
-          this.fpCheck(l, !double, k >= 2, slow, k >= 2 ? xop : undefined);
-          if (xop >= 0) {
+          this.fpCheck(l, !double, k >= 2, slow, xop);
+          if (xop !== undefined) {
             b.get(this.k).i32(FpFast.RNE_NX).op(O.i32and).op(O.i32eqz);
             b.if(UNLIKELY);
             this.exactOrSlow(l, !double, xop, slow);
