@@ -149,7 +149,7 @@ class Assembler extends GrowableBytes {
 
   /** The program, with every label resolved. */
   finish(): Uint8Array {
-    const put = (at: number, w: number): void => { for (let k = 0; k < 4; k++) this.bytes[at + k] = (w >>> (8 * k)) & 0xff; };
+    const patch = (at: number, w: number): void => { for (let k = 0; k < 4; k++) this.bytes[at + k] = (w >>> (8 * k)) & 0xff; };
     const get = (at: number): number => this.bytes[at] | (this.bytes[at + 1] << 8) | (this.bytes[at + 2] << 16) | (this.bytes[at + 3] << 24);
     for (const f of this.fixups) {
       const target = this.labels.get(f.label);
@@ -157,13 +157,13 @@ class Assembler extends GrowableBytes {
       const d = target - f.at;
       const w = get(f.at);
       if (f.kind === 'b') {
-        put(f.at, w | (((d >> 12) & 1) << 31) | (((d >> 5) & 0x3f) << 25) | (((d >> 1) & 0xf) << 8) | (((d >> 11) & 1) << 7));
+        patch(f.at, w | (((d >> 12) & 1) << 31) | (((d >> 5) & 0x3f) << 25) | (((d >> 1) & 0xf) << 8) | (((d >> 11) & 1) << 7));
       } else if (f.kind === 'j') {
-        put(f.at, w | (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12));
+        patch(f.at, w | (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12));
       } else {
         const lo = (d << 20) >> 20;
-        put(f.at, w | ((d - lo) & 0xfffff000));
-        put(f.at + 4, get(f.at + 4) | ((lo & 0xfff) << 20));
+        patch(f.at, w | ((d - lo) & 0xfffff000));
+        patch(f.at + 4, get(f.at + 4) | ((lo & 0xfff) << 20));
       }
     }
     return this.bytes.slice(0, this.len);
